@@ -1,0 +1,1 @@
+"""The `socspec` command-line interface (import package `socspec_cli`)."""

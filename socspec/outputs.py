@@ -1,0 +1,97 @@
+"""Writing outputs without losing what the user had.
+
+* :func:`prepare_run_dir` refuses to reuse an existing non-empty directory unless ``force``.
+* :func:`atomic_write` writes to a temporary name beside the target and renames it when complete,
+  so an interrupted run never leaves a half-written file under the final name.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .errors import OutputExistsError
+
+
+def prepare_run_dir(path, force: bool = False) -> Path:
+    """Create ``path`` as an output directory; an existing non-empty one needs ``force=True``."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise OutputExistsError("exists and is not a directory", path=path,
+                                hint="choose another --out")
+    if path.is_dir() and any(path.iterdir()) and not force:
+        raise OutputExistsError("output directory already exists and is not empty", path=path,
+                                hint="choose another --out, or pass --force to write into it")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def check_output_file(path, force: bool = False) -> Path:
+    path = Path(path)
+    if path.exists() and not force:
+        raise OutputExistsError("output file already exists", path=path,
+                                hint="choose another --out, or pass --force to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode: str = "w", **kwargs):
+    """``with atomic_write(p) as f: ...`` — the file appears under ``p`` only when complete."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    try:
+        with open(tmp, mode, **kwargs) as fh:
+            yield fh
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path to hand to a library writer (``df.to_csv(tmp)``, ``fig.savefig(tmp)``,
+    ``torch.save(obj, tmp)``); it is renamed to ``path`` when the block completes."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _jsonable(obj):
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return None  # JSON has no NaN/inf
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def write_json(path, obj, indent: int = 2) -> Path:
+    """Write ``obj`` as JSON atomically (numpy scalars/arrays converted, NaN → null)."""
+    with atomic_write(path) as fh:
+        json.dump(_jsonable(obj), fh, indent=indent)
+        fh.write("\n")
+    return Path(path)
