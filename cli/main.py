@@ -13,6 +13,16 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 
+
+
+@app.command("version")
+def version() -> None:
+    """Print the socspec version."""
+    import socspec
+
+    typer.echo(socspec.__version__)
+
+
 # Command modules; each defines register(app). A module whose optional dependencies are missing
 # (e.g. the remote path on a lab-only install) is skipped, and its commands say so when invoked.
 _COMMAND_MODULES = ("inspect_cmd", "lab_cmd", "ood_cmd", "remote_cmd", "demo_cmd")
