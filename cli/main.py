@@ -15,6 +15,11 @@ app = typer.Typer(
 
 
 
+@app.callback()
+def _root() -> None:
+    """socspec: soil organic carbon from lab Vis-NIR spectra and remote sensing."""
+
+
 @app.command("version")
 def version() -> None:
     """Print the socspec version."""
