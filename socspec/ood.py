@@ -129,6 +129,7 @@ class PCAQResidual:
             "threshold_": float(self.threshold_) if np.isfinite(self.threshold_) else "inf",
             "explained_variance_ratio_": self.explained_variance_ratio_,
             "calibrated_on_": self.calibrated_on_,
+            "calib_scores_": np.asarray(getattr(self, "calib_scores_", []), dtype=np.float64).tolist(),
         }
 
     @classmethod
@@ -142,9 +143,160 @@ class PCAQResidual:
         obj.threshold_ = float("inf") if thr in ("inf", None) else float(thr)
         obj.explained_variance_ratio_ = float(d.get("explained_variance_ratio_", float("nan")))
         obj.calibrated_on_ = d.get("calibrated_on_", "unknown")
+        obj.calib_scores_ = np.asarray(d.get("calib_scores_", []), dtype=np.float64)
         return obj
 
     def __repr__(self):
         k = getattr(self, "n_components_", None)
         return f"PCAQResidual(n_components={self.n_components!r}, variance={self.variance}, " \
                f"false_alarm={self.false_alarm}, fitted_k={k})"
+
+
+# ------------------------------------------------------------------ statistics
+def welch_test(a, b) -> tuple[float, float]:
+    """Two-sided Welch's unequal-variance t-test of mean(a) vs mean(b) (NaNs dropped).
+
+    t = (ā − b̄) / √(s_a²/n_a + s_b²/n_b), ν = (s_a²/n_a + s_b²/n_b)² /
+    ((s_a²/n_a)²/(n_a − 1) + (s_b²/n_b)²/(n_b − 1)) (Welch–Satterthwaite), p = 2·P(T_ν > |t|).
+    Same numbers as ``scipy.stats.ttest_ind(a, b, equal_var=False)``; (nan, nan) when either
+    sample has fewer than 2 values or both have zero variance.
+    """
+    from scipy import stats
+
+    a = np.asarray(a, dtype=np.float64).ravel()
+    b = np.asarray(b, dtype=np.float64).ravel()
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    na, nb = a.size, b.size
+    if na < 2 or nb < 2:
+        return float("nan"), float("nan")
+    va, vb = a.var(ddof=1) / na, b.var(ddof=1) / nb
+    se2 = va + vb
+    if se2 <= 0:
+        return float("nan"), float("nan")
+    t = (a.mean() - b.mean()) / math.sqrt(se2)
+    dof = se2 ** 2 / (va ** 2 / (na - 1) + vb ** 2 / (nb - 1))
+    p = 2.0 * stats.t.sf(abs(t), dof)
+    return float(t), float(p)
+
+
+def auroc(scores_in, scores_out) -> float:
+    """Area under the ROC for telling ``scores_out`` (positives, should score high) from ``scores_in``.
+
+    AUROC = P(S_out > S_in) + ½·P(S_out = S_in) (Mann–Whitney U / (n_in·n_out)); equals
+    ``sklearn.metrics.roc_auc_score`` with out = 1. NaNs dropped; nan when either side is empty.
+    """
+    from scipy.stats import rankdata
+
+    a = np.asarray(scores_in, dtype=np.float64).ravel()
+    b = np.asarray(scores_out, dtype=np.float64).ravel()
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    if a.size == 0 or b.size == 0:
+        return float("nan")
+    ranks = rankdata(np.concatenate([a, b]))  # average ranks handle ties as ½
+    u = ranks[a.size:].sum() - b.size * (b.size + 1) / 2.0
+    return float(u / (a.size * b.size))
+
+
+def binomial_excess_p(n_flagged: int, n: int, false_alarm: float) -> float:
+    """One-sided p-value P(X ≥ n_flagged), X ~ Binomial(n, α): is the flag rate above nominal?"""
+    from scipy.stats import binom
+
+    if n <= 0:
+        return float("nan")
+    return float(binom.sf(int(n_flagged) - 1, int(n), float(false_alarm)))
+
+
+def risk_level(frac_flagged: float, n: int, n_flagged: int, welch_t: float, welch_p: float,
+               false_alarm: float = DEFAULT_FALSE_ALARM) -> str:
+    """Risk rule (α = nominal false-alarm rate; p_bin = :func:`binomial_excess_p`):
+
+    * **high** — the region is flagged far more often than chance: fraction flagged ≥ 3α and
+      p_bin < 0.01, or more than half of its scans flagged (median score above the threshold).
+    * **medium** — fraction flagged > α with p_bin < 0.05, or its scores are significantly higher
+      than the held-in scores (Welch t > 0 and p < 0.01) even though few cross the threshold.
+    * **low** — otherwise (flag rate compatible with α and no significant upward shift).
+    """
+    if n <= 0 or not np.isfinite(frac_flagged):
+        return "unknown"
+    p_bin = binomial_excess_p(n_flagged, n, false_alarm)
+    if frac_flagged > 0.5 or (frac_flagged >= 3 * false_alarm and p_bin < 0.01):
+        return "high"
+    if (frac_flagged > false_alarm and p_bin < 0.05) or (
+            np.isfinite(welch_t) and welch_t > 0 and np.isfinite(welch_p) and welch_p < 0.01):
+        return "medium"
+    return "low"
+
+
+def _carbon_metrics(y, yhat) -> dict:
+    y = np.asarray(y, dtype=np.float64)
+    yhat = np.asarray(yhat, dtype=np.float64)
+    ok = np.isfinite(y) & np.isfinite(yhat)
+    y, yhat = y[ok], yhat[ok]
+    out = {"n_labelled": int(y.size), "rmse_g_kg": float("nan"), "r2": float("nan"), "bias_g_kg": float("nan")}
+    if y.size == 0:
+        return out
+    err = yhat - y
+    out["rmse_g_kg"] = float(np.sqrt(np.mean(err ** 2)))
+    out["bias_g_kg"] = float(np.mean(err))
+    if y.size >= 2:
+        ss_tot = float(np.sum((y - y.mean()) ** 2))
+        out["r2"] = float(1.0 - np.sum(err ** 2) / ss_tot) if ss_tot > 0 else float("nan")
+    return out
+
+
+def region_risk_table(scores, regions, train_scores, threshold, soc_true=None, soc_pred=None,
+                      pca_q=None, pca_q_threshold=None, pca_q_train=None,
+                      false_alarm: float = DEFAULT_FALSE_ALARM) -> pd.DataFrame:
+    """Per-region OOD risk, one row per region (sorted by region name).
+
+    Parameters: ``scores`` (n,) our OOD score (reconstruction RMSE) per scan; ``regions`` (n,)
+    labels; ``train_scores`` held-in scores (the calibration set the threshold came from);
+    ``threshold`` our calibrated threshold; optional ``soc_true``/``soc_pred`` (n,) in g/kg;
+    optional ``pca_q`` (n,), ``pca_q_threshold`` and ``pca_q_train`` for the PCA Q-residual.
+
+    Columns: region, n, mean_score, median_score, n_flagged, frac_flagged, welch_t, welch_p,
+    binom_p, risk (rule in :func:`risk_level`); with carbon: n_labelled, rmse_g_kg, r2, bias_g_kg
+    (bias = mean(pred − true)); with pca_q: pca_q_mean, pca_q_median, pca_q_frac_flagged,
+    pca_q_welch_t, pca_q_welch_p, pca_q_risk.
+    """
+    scores = np.asarray(scores, dtype=np.float64).ravel()
+    regions = np.asarray(pd.Series(regions).astype(str).to_numpy())
+    if regions.shape[0] != scores.shape[0]:
+        raise ValueError(f"regions has {regions.shape[0]} entries but scores has {scores.shape[0]}")
+    train_scores = np.asarray(train_scores, dtype=np.float64).ravel()
+    has_c = soc_true is not None and soc_pred is not None
+    has_q = pca_q is not None
+    if has_q:
+        pca_q = np.asarray(pca_q, dtype=np.float64).ravel()
+        if pca_q_threshold is None:
+            raise ValueError("pca_q given without pca_q_threshold")
+    rows = []
+    for reg in sorted(pd.unique(regions)):
+        m = regions == reg
+        s = scores[m]
+        fin = np.isfinite(s)
+        n = int(m.sum())
+        n_flag = int(np.sum(s[fin] > threshold))
+        frac = n_flag / fin.sum() if fin.any() else float("nan")
+        t, p = welch_test(s, train_scores)
+        row = {"region": reg, "n": n,
+               "mean_score": float(np.nanmean(s)) if fin.any() else float("nan"),
+               "median_score": float(np.nanmedian(s)) if fin.any() else float("nan"),
+               "n_flagged": n_flag, "frac_flagged": float(frac), "welch_t": t, "welch_p": p,
+               "binom_p": binomial_excess_p(n_flag, int(fin.sum()), false_alarm),
+               "risk": risk_level(frac, int(fin.sum()), n_flag, t, p, false_alarm)}
+        if has_c:
+            row.update(_carbon_metrics(np.asarray(soc_true, dtype=np.float64)[m],
+                                       np.asarray(soc_pred, dtype=np.float64)[m]))
+        if has_q:
+            q = pca_q[m]
+            qn = int(np.sum(q > pca_q_threshold))
+            qfrac = qn / max(int(np.isfinite(q).sum()), 1)
+            qt, qp = (welch_test(q, pca_q_train) if pca_q_train is not None and len(pca_q_train) >= 2
+                      else (float("nan"), float("nan")))
+            row.update({"pca_q_mean": float(np.nanmean(q)), "pca_q_median": float(np.nanmedian(q)),
+                        "pca_q_n_flagged": qn, "pca_q_frac_flagged": float(qfrac),
+                        "pca_q_welch_t": qt, "pca_q_welch_p": qp,
+                        "pca_q_risk": risk_level(qfrac, int(np.isfinite(q).sum()), qn, qt, qp, false_alarm)})
+        rows.append(row)
+    return pd.DataFrame(rows)
