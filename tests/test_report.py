@@ -1,0 +1,90 @@
+"""socspec.report: self-contained HTML with embedded PNGs, Markdown twin, table values preserved."""
+from __future__ import annotations
+
+import base64
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from socspec.report import Report, plot_group_mean_spectra, plot_map, plot_scores_by_group
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def html_tables(text: str) -> list[pd.DataFrame]:
+    """Tables of an HTML page as DataFrames (stdlib parser; pandas.read_html needs lxml)."""
+    from html.parser import HTMLParser
+
+    class P(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.tables, self.row, self.cell = [], None, None
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "table":
+                self.tables.append([])
+            elif tag == "tr":
+                self.row = []
+            elif tag in ("td", "th"):
+                self.cell = ""
+
+        def handle_endtag(self, tag):
+            if tag in ("td", "th"):
+                self.row.append(self.cell)
+                self.cell = None
+            elif tag == "tr":
+                self.tables[-1].append(self.row)
+
+        def handle_data(self, data):
+            if self.cell is not None:
+                self.cell += data
+
+    p = P()
+    p.feed(text)
+    out = []
+    for t in p.tables:
+        df = pd.DataFrame(t[1:], columns=t[0])
+        out.append(df)
+    return out
+
+
+def test_report_html_markdown_and_pngs(tmp_path, rng):
+    df = pd.DataFrame({"region": ["a", "b"], "n": [3, 4], "frac_flagged": [0.25, 0.5],
+                       "risk": ["low", "high"]})
+    scores = rng.normal(size=7)
+    fig = plot_scores_by_group(scores, ["a"] * 3 + ["b"] * 4, threshold=1.0, reference=rng.normal(size=20))
+    rep = Report("OOD <test>").add_text("x < y & z").add_table(df, "risk", float_format="{:.3f}")
+    rep.add_figure(fig, "scores_by_region", "scores")
+    path = rep.write(tmp_path)
+    html = path.read_text()
+    assert "OOD &lt;test&gt;" in html and "x &lt; y &amp; z" in html
+    m = re.search(r"data:image/png;base64,([A-Za-z0-9+/=]+)", html)
+    png = base64.b64decode(m.group(1))
+    assert png.startswith(PNG_MAGIC)
+    assert (tmp_path / "scores_by_region.png").read_bytes() == png  # same image, file and embedded
+    got = html_tables(html)[0]
+    assert list(got["region"]) == ["a", "b"]
+    np.testing.assert_allclose(got["frac_flagged"].astype(float), [0.25, 0.5])
+    assert "class='risk-high'" in html
+    md = (tmp_path / "report.md").read_text()
+    assert "| a | 3 | 0.250 | low |" in md and "![scores](scores_by_region.png)" in md
+    assert not list(tmp_path.glob("*.part")) and not list(tmp_path.glob(".*"))
+
+
+def test_other_plots_render(tmp_path, rng):
+    wl = np.linspace(1100, 2500, 50)
+    fig = plot_group_mean_spectra(wl, rng.normal(size=(6, 50)), list("aabbcc"))
+    fig2 = plot_map(rng.uniform(-30, -20, 6), rng.uniform(140, 150, 6), rng.normal(size=6),
+                    flagged=[1, 0, 0, 1, 0, 0])
+    rep = Report("t").add_figure(fig, "resid").add_figure(fig2, "map")
+    rep.write(tmp_path, markdown_name=None)
+    assert (tmp_path / "resid.png").read_bytes().startswith(PNG_MAGIC)
+    assert (tmp_path / "map.png").read_bytes().startswith(PNG_MAGIC)
+    assert not (tmp_path / "report.md").exists()
+
+
+def test_bad_figure_name():
+    with pytest.raises(ValueError, match="figure name"):
+        Report("t").add_figure(PNG_MAGIC, "../evil")
