@@ -300,3 +300,107 @@ def region_risk_table(scores, regions, train_scores, threshold, soc_true=None, s
                         "pca_q_risk": risk_level(qfrac, int(np.isfinite(q).sum()), qn, qt, qp, false_alarm)})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------ the report
+RISK_RULE_TEXT = (
+    "Risk per region (α = nominal false-alarm rate of the calibrated threshold; binom_p = P(X ≥ n_flagged) "
+    "for X ~ Binomial(n, α)): HIGH when more than half of its scans are flagged, or the fraction flagged is "
+    "≥ 3α with binom_p < 0.01; MEDIUM when the fraction flagged exceeds α with binom_p < 0.05, or its scores "
+    "are significantly above the held-in scores (Welch t > 0, p < 0.01); LOW otherwise.")
+
+
+def _region_values(table, region_col: str) -> np.ndarray:
+    from .errors import SocspecInputError
+
+    meta = table.meta
+    col = region_col if region_col in meta.columns else None
+    if col is None:
+        raise SocspecInputError(
+            f"no region column {region_col!r} (columns: {', '.join(map(str, meta.columns))})",
+            path=table.source, column=region_col, hint="pass --region-col with the column naming each scan's region")
+    reg = meta[col]
+    if reg.isna().any():
+        row = int(np.flatnonzero(reg.isna().to_numpy())[0])
+        raise SocspecInputError("region is empty", path=table.source, row=row + 2, column=region_col,
+                                hint="fill in the region of every scan")
+    return reg.astype(str).to_numpy()
+
+
+def ood_report(model, table, out_dir, *, region_col: str = "region", force: bool = False,
+               title: str | None = None, model_label: str | None = None) -> tuple[pd.DataFrame, dict]:
+    """Score ``table`` with a fitted ``LabSOCModel`` and write the per-region OOD-risk report.
+
+    Writes into ``out_dir`` (refused if it exists and is not empty, unless ``force``):
+    ``index.html`` (self-contained, PNGs embedded), ``report.md``, ``regions.csv`` and
+    ``regions.json`` (the :func:`region_risk_table`, same values), ``scans.csv`` (per scan: id,
+    region, soc_pred, ood_score, ood_flag, pca_q, pca_q_flag, soc_g_kg when known) and the PNGs
+    ``scores_by_region.png``, ``pca_q_by_region.png``, ``residuals_by_region.png`` (mean R − R̂ per
+    region), ``map.png`` (when lat/lon exist). Returns ``(region_table, summary_dict)``.
+    """
+    from .outputs import atomic_path, prepare_run_dir, write_json
+    from .report import Report, plot_group_mean_spectra, plot_map, plot_scores_by_group
+
+    regions = _region_values(table, region_col)
+    out_dir = prepare_run_dir(out_dir, force)
+    frame = model.predict_frame(table).reset_index(drop=True)
+    scores = frame["ood_score"].to_numpy(dtype=np.float64)
+    threshold = float(frame["ood_threshold"].iloc[0]) if len(frame) else float(model.ood_threshold_)
+    val_scores = np.asarray(getattr(model, "val_scores_", []), dtype=np.float64)
+    alpha = float(getattr(model, "ood_false_alarm", DEFAULT_FALSE_ALARM))
+    q_model = getattr(model, "pca_q_", None)
+    pca_q = frame["pca_q"].to_numpy(dtype=np.float64) if "pca_q" in frame else None
+    pca_thr = float(q_model.threshold_) if (q_model is not None and pca_q is not None) else None
+    pca_train = getattr(q_model, "calib_scores_", None) if q_model is not None else None
+    soc_true = table.soc_g_kg if table.has_soc and np.isfinite(table.soc_g_kg).any() else None
+    soc_pred = frame["soc_pred"].to_numpy(dtype=np.float64)
+    df = region_risk_table(scores, regions, val_scores, threshold,
+                           soc_true=soc_true, soc_pred=soc_pred if soc_true is not None else None,
+                           pca_q=pca_q, pca_q_threshold=pca_thr, pca_q_train=pca_train, false_alarm=alpha)
+
+    scans = frame.copy()
+    scans.insert(1, "region", regions)
+    with atomic_path(out_dir / "regions.csv") as tmp:
+        df.to_csv(tmp, index=False)
+    with atomic_path(out_dir / "scans.csv") as tmp:
+        scans.to_csv(tmp, index=False)
+    summary = {"n_scans": int(len(table)), "n_regions": int(df.shape[0]), "threshold": threshold,
+               "false_alarm": alpha, "pca_q_threshold": pca_thr,
+               "frac_flagged": float(np.mean(scores > threshold)) if np.isfinite(scores).any() else float("nan"),
+               "source": table.source, "model": model_label, "risk_rule": RISK_RULE_TEXT,
+               "score": "per-spectrum RMSE of reflectance reconstruction (model grid)",
+               "pca_q": "PCA Q-residual (squared reconstruction error on the leading components)"}
+    write_json(out_dir / "regions.json", {"summary": summary, "regions": df.to_dict(orient="records")})
+
+    rep = Report(title or "Out-of-distribution risk by region")
+    rep.add_text(f"Spectra: {table.source or '(in memory)'} — {len(table)} scans in {df.shape[0]} regions. "
+                 f"Model: {model_label or type(model).__name__}. Threshold {threshold:.4g} (reflectance RMSE), "
+                 f"calibrated on held-in validation scans at a {alpha:.0%} false-alarm rate.")
+    rep.add_text(RISK_RULE_TEXT)
+    cols = [c for c in ["region", "n", "mean_score", "median_score", "frac_flagged", "welch_t", "welch_p",
+                        "risk", "n_labelled", "rmse_g_kg", "r2", "bias_g_kg", "pca_q_median",
+                        "pca_q_frac_flagged", "pca_q_risk"] if c in df.columns]
+    rep.add_table(df[cols], "Per-region risk (full table in regions.csv / regions.json)")
+    rep.add_figure(plot_scores_by_group(scores, regions, threshold, reference=val_scores,
+                                        ylabel="reconstruction RMSE (reflectance)",
+                                        title="OOD score by region (dashed: calibrated threshold)"),
+                   "scores_by_region", "Our OOD score per scan, by region; first box = held-in validation scans.")
+    if pca_q is not None:
+        rep.add_figure(plot_scores_by_group(pca_q, regions, pca_thr, reference=pca_train, ylabel="PCA Q",
+                                            title="PCA Q-residual by region (dashed: threshold)"),
+                       "pca_q_by_region", "The chemometric reference, PCA Q-residual, on the same scans.")
+    try:
+        resid = np.asarray(model.residuals(table), dtype=np.float64)
+        rep.add_figure(plot_group_mean_spectra(model.wavelength_nm_, resid, regions,
+                                               title="Mean reconstruction residual per region (±1 sd)"),
+                       "residuals_by_region", "Where in the spectrum each region is reconstructed badly "
+                                              "(dotted: water bands 1450/1940 nm).")
+    except (ValueError, NotImplementedError, RuntimeError):
+        pass  # decoder "none" has no reconstruction
+    meta = table.meta
+    if {"lat", "lon"} <= set(meta.columns) and meta[["lat", "lon"]].notna().any().all():
+        rep.add_figure(plot_map(meta["lat"], meta["lon"], scores, title="OOD score by location",
+                                cbar_label="reconstruction RMSE", flagged=scores > threshold),
+                       "map", "Scans by position; red rings = flagged.")
+    rep.write(out_dir)
+    return df, summary
