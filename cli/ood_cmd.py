@@ -37,14 +37,14 @@ def _read(path: Path, target_col: Optional[str], carbon_unit: Optional[str], reg
 
 
 def _with_region_column(table, region_col: str):
-    """Readers may map the user's region column to meta ``region``; accept either spelling."""
+    """The reader maps the user's region column (``region_col=``) to meta ``region``."""
     from socspec.errors import SocspecInputError
 
     meta = table.meta
+    if "region" in meta.columns and (table.detection or {}).get("region_column") == region_col:
+        return table, "region"
     if region_col in meta.columns:
         return table, region_col
-    if "region" in meta.columns and (table.detection or {}).get("region_col", region_col) == region_col:
-        return table, "region"
     raise SocspecInputError(f"no region column {region_col!r}", path=table.source, column=region_col,
                             hint="pass --region-col with the column naming each scan's region "
                                  f"(columns: {', '.join(map(str, meta.columns))})")
@@ -67,7 +67,7 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(..., "--out", help="report directory (index.html, regions.csv/json, PNGs)"),
         force: bool = typer.Option(False, "--force", help="write into an existing non-empty --out"),
         target_col: Optional[str] = typer.Option(None, "--target-col", help="carbon column (optional: adds RMSE/R²/bias)"),
-        carbon_unit: Optional[str] = typer.Option(None, "--carbon-unit", help="unit of --target-col (e.g. pct, g_kg)"),
+        carbon_unit: Optional[str] = typer.Option(None, "--carbon-unit", help="unit of --target-col: fraction | percent | g/kg"),
     ) -> None:
         """Per-region OOD risk of a lab model on new spectra: table, HTML report with plots."""
         from socspec.ood import ood_report
