@@ -7,6 +7,8 @@ from typing import Optional
 import typer
 
 from ._common import echo, note, user_errors
+from ._read_options import (CarbonColOpt, CarbonUnitOpt, DateColOpt, DropBadRowsOpt, IdColOpt, KindOpt, LatColOpt,
+                            LonColOpt, PercentOpt, SepOpt, WavelengthUnitOpt, read_kwargs)
 
 
 def _load_model(model_dir: Path):
@@ -20,20 +22,6 @@ def _load_model(model_dir: Path):
                                 hint="pass the --out directory of `socspec fit-lab`")
     artifact = model_dir / "model" if (model_dir / "model").is_dir() else model_dir
     return LabSOCModel.load(artifact)
-
-
-def _read(path: Path, target_col: Optional[str], carbon_unit: Optional[str], region_col: Optional[str],
-          require_carbon: bool = False):
-    from socspec.io import read_spectra
-
-    kw = {"require_carbon": require_carbon}
-    if target_col:
-        kw["carbon_col"] = target_col
-    if carbon_unit:
-        kw["carbon_unit"] = carbon_unit
-    if region_col:
-        kw["region_col"] = region_col
-    return read_spectra(path, **kw)
 
 
 def _with_region_column(table, region_col: str):
@@ -66,16 +54,19 @@ def register(app: typer.Typer) -> None:
         region_col: str = typer.Option(..., "--region-col", help="column naming each scan's region"),
         out: Path = typer.Option(..., "--out", help="report directory (index.html, regions.csv/json, PNGs)"),
         force: bool = typer.Option(False, "--force", help="write into an existing non-empty --out"),
-        target_col: Optional[str] = typer.Option(None, "--target-col", help="carbon column (optional: adds RMSE/R²/bias)"),
-        carbon_unit: Optional[str] = typer.Option(None, "--carbon-unit", help="unit of --target-col: fraction | percent | g/kg"),
+        kind: KindOpt = None, percent: PercentOpt = None, wavelength_unit: WavelengthUnitOpt = None,
+        carbon_col: CarbonColOpt = None, carbon_unit: CarbonUnitOpt = None, id_col: IdColOpt = None,
+        lat_col: LatColOpt = None, lon_col: LonColOpt = None, date_col: DateColOpt = None,
+        drop_bad_rows: DropBadRowsOpt = False, sep: SepOpt = None,
     ) -> None:
         """Per-region OOD risk of a lab model on new spectra: table, HTML report with plots."""
+        from socspec.io import read_spectra
         from socspec.ood import ood_report
         from socspec.outputs import prepare_run_dir
 
         prepare_run_dir(out, force)  # refuse early, before the expensive part
         model = _load_model(model_dir)
-        table = _read(spectra, target_col, carbon_unit, region_col)
+        table = read_spectra(spectra, **read_kwargs(**locals()))
         table, col = _with_region_column(table, region_col)
         df, summary = ood_report(model, table, out, region_col=col, force=True, model_label=str(model_dir))
         _print_table(df, ["region", "n", "median_score", "frac_flagged", "welch_t", "welch_p", "risk",
@@ -94,12 +85,14 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(0, "--seed", help="seed for choosing the labelled scans"),
         epochs: int = typer.Option(25, "--epochs", help="fine-tuning epochs (seed 003: 25)"),
         lr: Optional[float] = typer.Option(None, "--lr", help="learning rate (default: the model's)"),
-        target_col: Optional[str] = typer.Option(None, "--target-col", help="carbon column"),
-        carbon_unit: Optional[str] = typer.Option(None, "--carbon-unit", help="unit of --target-col"),
         force: bool = typer.Option(False, "--force", help="write into an existing non-empty --out"),
         quiet: bool = typer.Option(False, "--quiet", help="no progress bar"),
+        kind: KindOpt = None, percent: PercentOpt = None, wavelength_unit: WavelengthUnitOpt = None,
+        carbon_col: CarbonColOpt = None, carbon_unit: CarbonUnitOpt = None, id_col: IdColOpt = None,
+        drop_bad_rows: DropBadRowsOpt = False, sep: SepOpt = None,
     ) -> None:
         """Fine-tune a lab model on N labelled scans of a new region plus all its scans (experiment 3)."""
+        from socspec.io import read_spectra
         from socspec.lab.experiments import finetune_new_region
         from socspec.outputs import atomic_path, prepare_run_dir, write_json
 
@@ -107,7 +100,7 @@ def register(app: typer.Typer) -> None:
         model = _load_model(model_dir)
         if hasattr(model, "progress"):
             model.progress = not quiet
-        table = _read(new, target_col, carbon_unit, None, require_carbon=True)
+        table = read_spectra(new, **read_kwargs(**locals()))  # unlabelled rows welcome
         tuned, metrics = finetune_new_region(model, table, n_labels=labels, seed=seed, epochs=epochs, lr=lr)
         metrics["base_model"] = str(model_dir)
         metrics["source"] = str(new)
