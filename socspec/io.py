@@ -835,12 +835,19 @@ def read_spectra(path, *, kind=None, percent=None, wavelength_unit=None, carbon_
         raise _err(f"column {dup!r} was given two roles", path, column=dup, hint="check the --*-col options")
 
     meta = pd.DataFrame(index=pd.RangeIndex(n))
+    comma = raw.info.get("decimal_point") == ","
+
+    def to_num(col: pd.Series) -> pd.Series:
+        if comma and (col.dtype == object or str(col.dtype).startswith("str")):
+            col = col.str.replace(",", ".", regex=False)
+        return pd.to_numeric(col, errors="coerce")
+
     # carbon
     det.update(carbon_column=carbon_name, carbon_unit=None, carbon_unit_source=None, carbon_basis=None)
     carbon_missing_rows = np.zeros(n, dtype=bool)
     if carbon_name is not None:
         texts = meta_in[carbon_name]
-        nums = pd.to_numeric(texts, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        nums = to_num(texts).to_numpy(dtype=np.float64, na_value=np.nan)
         present = texts.notna().to_numpy() & ~texts.astype(str).isin(NULL_TOKENS).to_numpy()
         nonnum = present & ~np.isfinite(nums)
         if nonnum.any():
@@ -909,7 +916,7 @@ def read_spectra(path, *, kind=None, percent=None, wavelength_unit=None, carbon_
     for name, role, lim in ((lat_name, "lat", 90), (lon_name, "lon", 180)):
         if name is None:
             continue
-        vals = pd.to_numeric(meta_in[name], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        vals = to_num(meta_in[name]).to_numpy(dtype=np.float64, na_value=np.nan)
         bad = np.isfinite(vals) & (np.abs(vals) > lim)
         if bad.any():
             r = int(np.argmax(bad))
@@ -919,7 +926,7 @@ def read_spectra(path, *, kind=None, percent=None, wavelength_unit=None, carbon_
     others = [c for c in meta_names if c not in used]
     for c in others:
         col = meta_in[c]
-        conv = pd.to_numeric(col, errors="coerce") if col.dtype == object or str(col.dtype).startswith("str") else col
+        conv = to_num(col) if col.dtype == object or str(col.dtype).startswith("str") else col
         keep_numeric = conv.notna().sum() == col.notna().sum()
         meta[c if c not in meta.columns else f"{c}_orig"] = (conv if keep_numeric else col).to_numpy()
 
