@@ -65,9 +65,9 @@ def register(app: typer.Typer) -> None:
         from socspec.outputs import prepare_run_dir
 
         prepare_run_dir(out, force)  # refuse early, before the expensive part
-        model = _load_model(model_dir)
-        table = read_spectra(spectra, **read_kwargs(**locals()))
+        table = read_spectra(spectra, **read_kwargs(**locals()))  # input errors first, before loading torch
         table, col = _with_region_column(table, region_col)
+        model = _load_model(model_dir)
         df, summary = ood_report(model, table, out, region_col=col, force=True, model_label=str(model_dir))
         _print_table(df, ["region", "n", "median_score", "frac_flagged", "welch_t", "welch_p", "risk",
                           "rmse_g_kg", "r2", "bias_g_kg", "pca_q_frac_flagged", "pca_q_risk"])
@@ -97,10 +97,10 @@ def register(app: typer.Typer) -> None:
         from socspec.outputs import atomic_path, prepare_run_dir, write_json
 
         out = prepare_run_dir(out, force)
+        table = read_spectra(new, **read_kwargs(**locals()))  # unlabelled rows welcome
         model = _load_model(model_dir)
         if hasattr(model, "progress"):
             model.progress = not quiet
-        table = read_spectra(new, **read_kwargs(**locals()))  # unlabelled rows welcome
         tuned, metrics = finetune_new_region(model, table, n_labels=labels, seed=seed, epochs=epochs, lr=lr)
         metrics["base_model"] = str(model_dir)
         metrics["source"] = str(new)
