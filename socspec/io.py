@@ -637,8 +637,8 @@ def _detect_kind(wl, values, finite_rows, kind, percent, hint, path):
     if percent is not None:
         return kind, bool(percent), k_src, "override (--percent/--no-percent)"
     if p99 > MAX_REFLECTANCE:
-        if vmax > 100 * MAX_REFLECTANCE:
-            raise _err(f"reflectance values up to {vmax:.4g}: too large for percent (0–100) and for a fraction (0–1)",
+        if p99 > 100 * MAX_REFLECTANCE:  # single outliers are named row by row later
+            raise _err(f"reflectance values up to {vmax:.4g} (99th percentile {p99:.4g}): too large for percent (0–100) and for a fraction (0–1)",
                        path, hint="check the file's scaling (e.g. ×10000 integers: divide first), or pass --kind")
         return kind, True, k_src, f"99th percentile {p99:.4g} > {MAX_REFLECTANCE}: percent"
     return kind, False, k_src, f"99th percentile {p99:.4g} ≤ {MAX_REFLECTANCE}: fraction"
