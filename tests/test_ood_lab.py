@@ -1,0 +1,91 @@
+"""OOD end to end with the real LabSOCModel (small network, small grid): calibration stored at fit,
+moist/offset spectra flagged, re-scans not, save/load keeps the OOD state, ood-report and finetune-lab
+through the CLI on a saved model."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from socspec.io import write_spectra
+from socspec.ood import PCAQResidual, conformal_threshold
+from socspec.spectra import SpectralTable
+
+from _ood_fakes import make_regions, water_bands
+
+lab = pytest.importorskip("socspec.lab.estimator", reason="LabSOCModel (socspec.lab.estimator) not available")
+
+PARAMS = dict(decoder="ann", hidden=64, epochs=400, lr=3e-3, wl_min_nm=1100.0, wl_max_nm=2490.0, step_nm=10.0,
+              val_fraction=0.25, patience=80, device="cpu", progress=False)
+
+
+def _model(**kw):
+    from socspec.lab import LabSOCModel
+
+    return LabSOCModel(**{**PARAMS, **kw})
+
+
+@pytest.fixture(scope="module")
+def trained():
+    rng = np.random.default_rng(21)
+    train = make_regions(rng, {"home": 400})
+    model = _model(seed=0).fit(train)
+    return model, rng
+
+
+def test_calibration_stored_at_fit(trained):
+    model, _ = trained
+    assert model.ood_threshold_ == conformal_threshold(model.val_scores_, 0.05)
+    assert isinstance(model.pca_q_, PCAQResidual) and np.isfinite(model.pca_q_.threshold_)
+
+
+def test_moist_and_offset_flagged_rescans_not(trained):
+    model, rng = trained
+    soils = make_regions(np.random.default_rng(99), {"home": 200}, noise=0.0)
+    R = soils.values.astype(np.float64)
+    rescans = soils.with_values(R + rng.normal(0, 0.002, R.shape))
+    moist = soils.with_values(0.75 * R * np.exp(-0.5 * water_bands()))
+    offset = soils.with_values(R + 0.06)
+    fr = model.predict_frame(rescans)
+    assert fr["ood_flag"].mean() <= 0.15
+    assert model.predict_frame(moist)["ood_flag"].mean() >= 0.9
+    assert model.predict_frame(offset)["ood_flag"].mean() >= 0.9
+    assert {"ood_score", "ood_threshold", "ood_flag", "pca_q", "pca_q_flag"} <= set(fr.columns)
+    np.testing.assert_allclose(fr["ood_score"], model.reconstruction_error(rescans), rtol=1e-5)
+
+
+def test_report_and_finetune_cli_with_real_model(trained, tmp_path):
+    from socspec.lab import LabSOCModel
+    from socspec_cli.main import app
+
+    model, rng = trained
+    run = tmp_path / "run"
+    model.save(run / "model")
+    loaded = LabSOCModel.load(run / "model")
+    assert loaded.ood_threshold_ == model.ood_threshold_
+    assert loaded.pca_q_.threshold_ == pytest.approx(model.pca_q_.threshold_)
+
+    # a new region with a mineral the model never saw, given as ABSORBANCE: flagged, and fine-tuning helps
+    new = make_regions(np.random.default_rng(3), {"karst": 150}, shifted=("karst",))
+    new_abs = write_spectra(new.as_absorbance(), tmp_path / "karst.csv")
+    home = make_regions(np.random.default_rng(4), {"home": 60})
+    both = SpectralTable(new.wavelength_nm, np.vstack([home.values, new.values]), "reflectance",
+                         pd.concat([home.meta, new.meta], ignore_index=True).assign(id=lambda d: [f"r{i}" for i in range(len(d))]))
+    f_both = write_spectra(both, tmp_path / "both.csv")
+    runner = CliRunner()
+    res = runner.invoke(app, ["ood-report", str(run), str(f_both), "--region-col", "region", "--out", str(tmp_path / "rep")])
+    assert res.exit_code == 0, res.output
+    d = pd.read_csv(tmp_path / "rep" / "regions.csv").set_index("region")
+    assert d.loc["karst", "frac_flagged"] > 0.8 > 0.2 > d.loc["home", "frac_flagged"]
+    assert d.loc["karst", "risk"] == "high"
+
+    res = runner.invoke(app, ["finetune-lab", str(run), str(new_abs), "--labels", "20", "--epochs", "150",
+                              "--out", str(tmp_path / "ft"), "--quiet"])
+    assert res.exit_code == 0, res.output
+    m = json.loads((tmp_path / "ft" / "metrics.json").read_text())["finetune"]
+    assert m["after"]["rmse"] < m["before"]["rmse"]
+    assert m["after"]["mrmse"] < m["before"]["mrmse"]  # its unlabelled scans taught the decoder the new mineral
+    assert (tmp_path / "ft" / "model").is_dir()
