@@ -1,0 +1,14 @@
+"""Numba kernels: Moran's I, spherical neighbour search, graph builders; torch Moran penalty.
+
+Edge convention everywhere (torch_geometric "source_to_target"): ``edge_index[0]`` = source /
+neighbour j, ``edge_index[1]`` = target / focal node i.
+"""
+from .moran import LocalMoranResult, MoranResult, local_morans_i, morans_i
+from .neighbours import EARTH_RADIUS_KM, haversine_km, haversine_knn, haversine_radius, latlon_to_unit, validate_latlon
+from .weights import SpatialWeights, distance_band_weights, knn_weights
+
+__all__ = [
+    "EARTH_RADIUS_KM", "SpatialWeights", "knn_weights", "distance_band_weights", "MoranResult",
+    "LocalMoranResult", "morans_i", "local_morans_i", "haversine_knn", "haversine_radius",
+    "haversine_km", "latlon_to_unit", "validate_latlon",
+]
