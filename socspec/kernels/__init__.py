@@ -12,3 +12,8 @@ __all__ = [
     "LocalMoranResult", "morans_i", "local_morans_i", "haversine_knn", "haversine_radius",
     "haversine_km", "latlon_to_unit", "validate_latlon",
 ]
+from .graph import elevation_edges, reliability_from_error, spatial_edges, spectral_edges, spectral_knn  # noqa: E402
+from .torch_moran import moran_i_torch, moran_penalty, row_standardised_edge_weight  # noqa: E402
+
+__all__ += ["spatial_edges", "elevation_edges", "spectral_edges", "spectral_knn", "reliability_from_error",
+            "moran_i_torch", "moran_penalty", "row_standardised_edge_weight"]
