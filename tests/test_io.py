@@ -245,3 +245,27 @@ def test_inspect_summary_keys(tmp_path, rng, quiet):
     assert s["kind"] == "reflectance" and s["percent"] is True
     assert s["carbon_column"] == "carbon_pct" and s["carbon_unit"] == "percent"
     assert s["region_column"] == "site" and s["missing_values"] == {"carbon_pct": 1} and s["n_labelled"] == 3
+
+
+def test_wavenumber_headers_need_the_flag_then_convert(tmp_path, rng, quiet):
+    wn = np.arange(4000.0, 10001.0, 50.0)  # cm⁻¹ ↔ 1000–2500 nm
+    wl_nm = 1e7 / wn
+    R = soil_reflectance(wl_nm, 3, rng)
+    p = wide_csv(tmp_path / "ftnir.csv", wn.astype(int), R)
+    with pytest.raises(SocspecInputError, match="--wavelength-unit"):
+        read_spectra(p)
+    t = read_spectra(p, wavelength_unit="cm-1")
+    np.testing.assert_allclose(t.wavelength_nm, np.sort(wl_nm))
+    np.testing.assert_allclose(t.values, R[:, ::-1], rtol=1e-6)
+    assert t.kind == "reflectance"
+
+
+def test_cli_read_kwargs_match_read_spectra_signature():
+    import inspect
+
+    from socspec_cli._read_options import read_kwargs, read_parameters
+
+    params = inspect.signature(read_spectra).parameters
+    assert set(read_parameters()) <= set(params)
+    assert read_kwargs(kind="absorbance", percent=None, spectra="x.csv", drop_bad_rows=False) == \
+        {"kind": "absorbance", "drop_bad_rows": False}
