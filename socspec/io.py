@@ -352,15 +352,31 @@ def _read_csv(path: Path, sep: str | None, classify) -> _Raw:
         strings = False
     except pa.ArrowInvalid as exc:
         msg = str(exc)
-        if "UTF8" in msg or "utf8" in msg.lower():
-            raise _err("the file has bytes that are not valid UTF-8", path,
-                       hint="save it as CSV in UTF-8") from None
+        if ("UTF8" in msg or "utf8" in msg.lower()) and encoding != "latin-1":
+            # invalid UTF-8 past the sniffed head: Latin-1 (Windows exports) is the usual culprit
+            raw.info["encoding"] = "latin-1 (file is not valid UTF-8)"
+            read_opts = pacsv.ReadOptions(column_names=keys, skip_rows=1, encoding="latin-1",
+                                          block_size=1 << 24)
+            try:
+                table = pacsv.read_csv(path, read_options=read_opts, parse_options=parse_opts,
+                                       convert_options=pacsv.ConvertOptions(**conv))
+                return _finish_table(raw, table, header, spec_set, path, ragged, "latin-1", strings=False)
+            except pa.ArrowInvalid:
+                conv["column_types"] = {k: pa.string() for k in keys}
+                ragged.clear()
+                table = pacsv.read_csv(path, read_options=read_opts, parse_options=parse_opts,
+                                       convert_options=pacsv.ConvertOptions(**conv))
+                return _finish_table(raw, table, header, spec_set, path, ragged, "latin-1", strings=True)
         # A non-numeric spectral cell: re-read the spectral block as text to find every such cell.
         conv["column_types"] = {k: pa.string() for k in keys}
         ragged.clear()
         table = pacsv.read_csv(path, read_options=read_opts, parse_options=parse_opts,
                                convert_options=pacsv.ConvertOptions(**conv))
         strings = True
+    return _finish_table(raw, table, header, spec_set, path, ragged, encoding, strings)
+
+
+def _finish_table(raw, table, header, spec_set, path, ragged, encoding, strings):
     table = table.rename_columns(header)
     if ragged:
         raw.ragged_rows = _locate_ragged(path, encoding, ragged)
@@ -1041,6 +1057,7 @@ def inspect_summary(table: SpectralTable) -> dict:
         "missing_values": det.get("missing_values", {}),
         "dropped_rows": int(det.get("dropped_rows", 0)),
         "dropped_reasons": det.get("dropped_reasons", {}),
+        "dropped_row_numbers": det.get("dropped_row_numbers", []),  # as a spreadsheet numbers them (first 50)
     }
     if table.has_soc and "region" in table.meta:
         out["regions"] = {str(k): int(v) for k, v in table.meta["region"].astype(str).value_counts().items()}

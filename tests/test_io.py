@@ -269,3 +269,13 @@ def test_cli_read_kwargs_match_read_spectra_signature():
     assert set(read_parameters()) <= set(params)
     assert read_kwargs(kind="absorbance", percent=None, spectra="x.csv", drop_bad_rows=False) == \
         {"kind": "absorbance", "drop_bad_rows": False}
+
+
+def test_latin1_bytes_beyond_the_sniffed_head(tmp_path, rng, quiet):
+    n = 300  # ~ 300 rows × 216 values: the first Latin-1 byte sits far past the first 64 KiB
+    R = soil_reflectance(WL10, n, rng)
+    regions = ["north"] * (n - 1) + ["Skåne"]
+    p = wide_csv(tmp_path / "late.csv", WL10.astype(int), R, {"id": range(n), "region": regions},
+                 encoding="latin-1")
+    t = read_spectra(p)
+    assert t.meta["region"].iloc[-1] == "Skåne" and "latin-1" in t.detection["encoding"]
