@@ -10,6 +10,8 @@ from typer.testing import CliRunner
 
 from socspec_cli.main import app
 
+pytestmark = pytest.mark.shared
+
 EXPECTED = {
     # file: (kind, percent, wl min, wl max, n wavelengths, carbon column, basis, irregular step, n samples)
     "geeves_nsw_vic": ("reflectance", False, 350, 2500, 2151, "carbon_total_pct", "total C", False, 391),
