@@ -306,7 +306,13 @@ def _read_csv(path: Path, sep: str | None, classify) -> _Raw:
     text = head.decode("utf-8" if encoding.startswith("utf-16") else encoding.replace("-sig", ""),
                        errors="replace")
     sep, decimal = _sniff_separator(text, path, sep)
-    first_line = text.lstrip("\ufeff").splitlines()[0] if text.strip() else ""
+    # the header line itself, read whole (a very wide header can be longer than the sniffed head)
+    with open(path, encoding="utf-16" if encoding.startswith("utf-16") else encoding, errors="replace",
+              newline="") as fh:
+        first_line = fh.readline().lstrip("\ufeff").rstrip("\r\n")
+    if not first_line.strip():
+        raise _err("the first line (the header) is empty", path, row=1,
+                   hint="put the column names on the first line")
     if sep == " ":
         header = first_line.split()
     else:
