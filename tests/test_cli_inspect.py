@@ -205,3 +205,9 @@ def test_bad_override_values(good):
     assert_user_error(run(good, "--carbon-unit", "ppm"), good, "--carbon-unit")
     assert_user_error(run(good, "--wavelength-unit", "feet"), good, "--wavelength-unit")
     assert_user_error(run(good, "--region-col", "nope"), good, "column 'nope'", "--region-col")
+
+
+def test_non_numeric_carbon(tmp_path, rng):
+    p = wide_csv(tmp_path / "c.csv", WL10.astype(int), _spectra(rng),
+                 {"id": list("abcd"), "soc_pct": ["1.0", "<0.1", "2.0", "3.0"]})
+    assert_user_error(run(p), p, "row 3", "column 'soc_pct'", "'<0.1'")

@@ -279,3 +279,17 @@ def test_latin1_bytes_beyond_the_sniffed_head(tmp_path, rng, quiet):
                  encoding="latin-1")
     t = read_spectra(p)
     assert t.meta["region"].iloc[-1] == "Skåne" and "latin-1" in t.detection["encoding"]
+
+
+def test_envi_reflectance_scale_factor_and_nm_units(tmp_path, rng, quiet):
+    import spectral.io.envi as envi
+
+    wl = np.arange(400.0, 2450.0, 10.0)
+    R = soil_reflectance(wl, 2, rng)
+    header = {"wavelength units": "Nanometers", "wavelength": list(wl), "reflectance scale factor": 10000,
+              "spectra names": ["a", "b"]}
+    envi.SpectralLibrary((R * 10000).astype(np.float32), header, {}).save(str(tmp_path / "scaled"))
+    t = read_spectra(tmp_path / "scaled.sli")
+    np.testing.assert_allclose(t.values, R, rtol=1e-5)
+    np.testing.assert_allclose(t.wavelength_nm, wl)
+    assert t.kind == "reflectance" and t.detection["percent"] is False
