@@ -280,11 +280,14 @@ def _sniff_separator(text: str, path: Path, sep: str | None) -> tuple[str, str]:
         sep = {"\\t": "\t", "tab": "\t", "space": " ", "whitespace": " "}.get(sep, sep)
         decimal = "."
     else:
-        counts = {}
+        # csv-aware field counts (quoted fields may hold the separator); the last sniffed line may be cut
+        sample_lines = lines[:-1] if len(lines) > 2 else lines
+        consistent, loose = {}, {}
         for cand in (",", "\t", ";", "|"):
-            per_line = [ln.count(cand) for ln in lines[:10]]
-            if per_line and per_line[0] > 0 and len(set(per_line[: max(2, len(per_line) - 1)])) <= 2:
-                counts[cand] = per_line[0]
+            nf = [len(r) for r in csv.reader(sample_lines[:10], delimiter=cand)]
+            if nf and nf[0] > 1:
+                (consistent if all(x == nf[0] for x in nf) else loose)[cand] = nf[0]
+        counts = consistent or loose
         if counts:
             sep = max(counts, key=counts.get)
         elif lines and len(lines[0].split()) > 1:

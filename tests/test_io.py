@@ -293,3 +293,10 @@ def test_envi_reflectance_scale_factor_and_nm_units(tmp_path, rng, quiet):
     np.testing.assert_allclose(t.values, R, rtol=1e-5)
     np.testing.assert_allclose(t.wavelength_nm, wl)
     assert t.kind == "reflectance" and t.detection["percent"] is False
+
+
+def test_quoted_fields_holding_the_separator(tmp_path, rng, quiet):
+    R = soil_reflectance(WL10, 3, rng)
+    meta = {"id": ["a", "b", "c"], "region": ["Wallonia, BE", "Skåne, SE", "São Paulo, BR"]}
+    t = read_spectra(wide_csv(tmp_path / "q.csv", WL10.astype(int), R, meta))
+    assert t.detection["separator"] == "," and list(t.meta["region"]) == meta["region"]
