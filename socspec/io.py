@@ -561,15 +561,15 @@ def _wavelength_unit(wl_raw: np.ndarray, suffix: str, override, path):
     if suffix in ("nm", "um"):
         return suffix, "column names"
     lo, hi = float(np.min(wl_raw)), float(np.max(wl_raw))
+    srt = np.sort(wl_raw)
+    if lo in (0, 1) and np.all(np.diff(srt) == 1):
+        raise _err(f"column headers run {lo:g}, {lo + 1:g}, … {hi:g}: band numbers, not wavelengths",
+                   path, row=1, hint="rename the spectral columns by wavelength in nm")
     if hi <= 25 and lo >= 0.1:
         return "um", f"values {lo:g}–{hi:g} look like µm"
     if lo >= 100 and hi <= 2600:
         return "nm", f"values {lo:g}–{hi:g} look like nm"
     if lo < 100 and hi > 25:
-        ints = np.sort(wl_raw)
-        if np.all(np.diff(ints) == 1) and lo in (0, 1):
-            raise _err(f"column headers run {lo:g}, {lo + 1:g}, … {hi:g}: band numbers, not wavelengths",
-                       path, row=1, hint="rename the spectral columns by wavelength in nm")
         raise _err(f"wavelength headers {lo:g}–{hi:g} are neither nm (Vis-NIR 350–2500) nor µm", path, row=1,
                    hint="pass --wavelength-unit nm|um|cm-1 if the headers are right")
     raise _err(f"wavelength headers run {lo:g}–{hi:g}: nm (mid-infrared) or wavenumbers in cm⁻¹?",

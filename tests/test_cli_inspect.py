@@ -114,6 +114,8 @@ def test_no_wavelength_columns(tmp_path):
 def test_band_numbers_are_not_wavelengths(tmp_path, rng):
     p = wide_csv(tmp_path / "bands.csv", range(1, 217), _spectra(rng))
     assert_user_error(run(p), p, "band numbers")
+    q = wide_csv(tmp_path / "bands20.csv", range(1, 21), _spectra(rng)[:, :20])  # would pass for µm 1–20
+    assert_user_error(run(q), q, "band numbers")
 
 
 def test_duplicated_wavelength(tmp_path, rng):
