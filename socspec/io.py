@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .errors import SocspecInputError
 from .spectra import MAX_REFLECTANCE, SpectralTable
@@ -431,9 +432,14 @@ def _finish_arrow(raw: _Raw, table: pa.Table, spec_set: set[int], path: Path, st
             if pa.types.is_integer(col.type) or pa.types.is_floating(col.type):
                 arr = col.to_numpy().astype(np.float32)
             else:
-                texts = col.to_pandas()
                 if raw.info.get("decimal_point") == ",":
-                    texts = texts.str.replace(",", ".", regex=False)
+                    col = pc.replace_substring(col, ",", ".")
+                try:  # most columns are clean even when one cell elsewhere is not: cast in C++
+                    values[:, j] = pc.cast(col, pa.float32()).to_numpy(zero_copy_only=False)
+                    continue
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                    pass
+                texts = col.to_pandas()
                 arr = pd.to_numeric(texts, errors="coerce").to_numpy(dtype=np.float32, na_value=np.nan)
                 present = texts.notna() & ~texts.isin(NULL_TOKENS)
                 for r in np.flatnonzero(present.to_numpy() & np.isnan(arr)):
