@@ -624,8 +624,9 @@ class SpectralPreprocessor:
 
     @classmethod
     def lab_default(cls, wl_min_nm=DEFAULT_WL_MIN_NM, wl_max_nm=DEFAULT_WL_MAX_NM, step_nm=1.0):
-        """Seed 003's input: reflectance, 365–2500 nm at 1 nm."""
-        return cls([("reflectance", {}), ("trim", {"wl_min_nm": wl_min_nm, "wl_max_nm": wl_max_nm}),
+        """Seed 003's input: reflectance, 365–2500 nm at 1 nm (the resample does the trimming, so a
+        coarser instrument's channels just outside the window still inform the edge bands)."""
+        return cls([("reflectance", {}),
                     ("resample", {"step_nm": step_nm, "wl_min_nm": wl_min_nm, "wl_max_nm": wl_max_nm})])
 
     @property
