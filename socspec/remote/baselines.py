@@ -1,0 +1,142 @@
+"""Tabular baselines on the non-image features: XGBoost (native categoricals) and random forest.
+
+Both are scikit-learn style regressors taking a DataFrame whose text columns have pandas
+``category`` dtype (see :meth:`Corpus.feature_frame`). :func:`cross_validate` fits each model on
+the same folds and returns out-of-fold predictions plus pooled and per-fold metrics.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, RegressorMixin
+
+from . import metrics as M
+from .cv import iter_folds
+
+
+def _categorical_columns(X: pd.DataFrame) -> list[str]:
+    return [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
+
+
+class XGBoostBaseline(BaseEstimator, RegressorMixin):
+    """XGBoost regressor (``tree_method="hist"``, ``enable_categorical=True``): category columns
+    are split natively (partition-based splits), numeric ones as usual. Squared-error loss."""
+
+    def __init__(self, n_estimators: int = 400, learning_rate: float = 0.05, max_depth: int = 6,
+                 subsample: float = 0.8, colsample_bytree: float = 0.8, min_child_weight: float = 5.0,
+                 max_cat_to_onehot: int = 1, n_jobs: int = 2, random_state: int = 0):
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.max_depth = max_depth
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.min_child_weight = min_child_weight
+        self.max_cat_to_onehot = max_cat_to_onehot
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    def fit(self, X: pd.DataFrame, y):
+        from xgboost import XGBRegressor
+
+        self.categories_ = {c: X[c].cat.categories for c in _categorical_columns(X)}
+        self.feature_names_in_ = np.asarray(X.columns)
+        self.model_ = XGBRegressor(
+            n_estimators=self.n_estimators, learning_rate=self.learning_rate,
+            max_depth=self.max_depth, subsample=self.subsample,
+            colsample_bytree=self.colsample_bytree, min_child_weight=self.min_child_weight,
+            max_cat_to_onehot=self.max_cat_to_onehot, tree_method="hist",
+            enable_categorical=True, n_jobs=self.n_jobs, random_state=self.random_state)
+        self.model_.fit(self._align(X), np.asarray(y, dtype=np.float64))
+        return self
+
+    def _align(self, X):
+        # categories unseen in training map to NaN (missing) instead of shifting the codes
+        X = X.copy()
+        for c, cats in self.categories_.items():
+            X[c] = pd.Categorical(X[c].astype(object), categories=cats)
+        return X
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return self.model_.predict(self._align(X)).astype(np.float64)
+
+
+class RandomForestBaseline(BaseEstimator, RegressorMixin):
+    """scikit-learn random forest; category columns become integer codes (ordinal encoding —
+    trees split on code ranges; unseen categories get −1) since sklearn trees take numbers only."""
+
+    def __init__(self, n_estimators: int = 300, min_samples_leaf: int = 5,
+                 max_features: float | str = 0.5, n_jobs: int = 2, random_state: int = 0):
+        self.n_estimators = n_estimators
+        self.min_samples_leaf = min_samples_leaf
+        self.max_features = max_features
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    def _encode(self, X):
+        out = np.empty((len(X), X.shape[1]), dtype=np.float64)
+        for j, c in enumerate(X.columns):
+            if c in self.categories_:
+                out[:, j] = pd.Categorical(X[c].astype(object), categories=self.categories_[c]).codes
+            else:
+                out[:, j] = X[c].to_numpy(np.float64)
+        # sklearn forests accept NaN since 1.4; older ones would need imputing
+        return out
+
+    def fit(self, X: pd.DataFrame, y):
+        from sklearn.ensemble import RandomForestRegressor
+
+        self.categories_ = {c: X[c].cat.categories for c in _categorical_columns(X)}
+        self.feature_names_in_ = np.asarray(X.columns)
+        self.model_ = RandomForestRegressor(
+            n_estimators=self.n_estimators, min_samples_leaf=self.min_samples_leaf,
+            max_features=self.max_features, n_jobs=self.n_jobs, random_state=self.random_state)
+        self.model_.fit(self._encode(X), np.asarray(y, dtype=np.float64))
+        return self
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return self.model_.predict(self._encode(X))
+
+
+BASELINES = {"xgboost": XGBoostBaseline, "random_forest": RandomForestBaseline}
+
+
+def cross_validate(model, X: pd.DataFrame, y, folds, *, lat_deg=None, lon_deg=None,
+                   moran_permutations: int = 99, progress=None) -> dict:
+    """Fit a fresh clone of ``model`` per fold; out-of-fold predictions and metrics.
+
+    Returns ``{"pred": (n,), "std": (n,) | None, "metrics": {...pooled..., "per_fold": [...]},
+    "seconds": float}``. Pooled metrics are over all out-of-fold predictions; the residual
+    Moran's I uses all points' coordinates. A model whose ``predict`` returns ``(mean, std)``
+    (e.g. the SpTGNN later) also gets coverage and ECE.
+    """
+    from sklearn.base import clone
+
+    y = np.asarray(y, dtype=np.float64)
+    pred = np.full(y.shape, np.nan)
+    std = None
+    per_fold = []
+    t0 = time.perf_counter()
+    for k, tr, te in iter_folds(folds):
+        m = clone(model).fit(X.iloc[tr], y[tr])
+        out = m.predict(X.iloc[te])
+        if isinstance(out, tuple):
+            out, s = out
+            std = np.full(y.shape, np.nan) if std is None else std
+            std[te] = s
+        pred[te] = out
+        fold = {"fold": k, "n_train": int(tr.size), "n_test": int(te.size),
+                "r2": M.r2(y[te], out), "rmse": M.rmse(y[te], out), "mae": M.mae(y[te], out)}
+        per_fold.append(fold)
+        if progress is not None:
+            progress.update(1)
+    seconds = time.perf_counter() - t0
+    rep = M.regression_report(y, pred, lat_deg=lat_deg, lon_deg=lon_deg, std=std,
+                              moran_permutations=moran_permutations)
+    rep["per_fold"] = per_fold
+    r2s = np.array([f["r2"] for f in per_fold])
+    rmses = np.array([f["rmse"] for f in per_fold])
+    rep["r2_fold_mean"], rep["r2_fold_std"] = float(np.nanmean(r2s)), float(np.nanstd(r2s))
+    rep["rmse_fold_mean"], rep["rmse_fold_std"] = float(rmses.mean()), float(rmses.std())
+    return {"pred": pred, "std": std, "metrics": rep, "seconds": seconds}
