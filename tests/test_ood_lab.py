@@ -18,7 +18,7 @@ from _ood_fakes import make_regions, water_bands
 
 lab = pytest.importorskip("socspec.lab.estimator", reason="LabSOCModel (socspec.lab.estimator) not available")
 
-PARAMS = dict(decoder="ann", hidden=64, epochs=400, lr=3e-3, wl_min_nm=1100.0, wl_max_nm=2490.0, step_nm=10.0,
+PARAMS = dict(decoder="ann", hidden=64, epochs=150, lr=5e-3, wl_min_nm=1100.0, wl_max_nm=2490.0, step_nm=10.0,
               val_fraction=0.25, patience=80, device="cpu", progress=False)
 
 
@@ -31,7 +31,7 @@ def _model(**kw):
 @pytest.fixture(scope="module")
 def trained():
     rng = np.random.default_rng(21)
-    train = make_regions(rng, {"home": 400})
+    train = make_regions(rng, {"home": 300})
     model = _model(seed=0).fit(train)
     return model, rng
 
@@ -82,7 +82,7 @@ def test_report_and_finetune_cli_with_real_model(trained, tmp_path):
     assert d.loc["karst", "frac_flagged"] > 0.8 > 0.2 > d.loc["home", "frac_flagged"]
     assert d.loc["karst", "risk"] == "high"
 
-    res = runner.invoke(app, ["finetune-lab", str(run), str(new_abs), "--labels", "20", "--epochs", "150",
+    res = runner.invoke(app, ["finetune-lab", str(run), str(new_abs), "--labels", "20", "--epochs", "60",
                               "--out", str(tmp_path / "ft"), "--quiet"])
     assert res.exit_code == 0, res.output
     m = json.loads((tmp_path / "ft" / "metrics.json").read_text())["finetune"]
