@@ -1,0 +1,154 @@
+"""Torch modules of the lab autoencoder (seed 003, figure 1 and appendix B).
+
+Shapes: a batch of spectra ``R`` is (B, M) reflectance 0–1 on the model grid; the latent
+``m̂`` is (B, K) mass fractions (softmax, rows sum to one); ``SOC_INDEX`` (= 0) is the SOC latent.
+
+Parameter count of the default encoder (M→H→H→K, ReLU, softmax): M·H + H + H·H + H + H·K + K
+(+ 2·M non-trainable standardisation buffers). For M = 2136, H = 512, K = 94 that is 1,405,022.
+Seed 003 states 1,944,360 for its encoder; no plain dense layout with H = 512 reproduces that
+number exactly (M→H→H→H→H→K gives 1,930,334), so we keep the simpler two-hidden-layer layout and
+expose ``n_hidden_layers`` for anyone who wants the deeper one.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+SOC_INDEX = 0
+
+
+def _mlp(n_in: int, hidden: int, n_out: int, n_hidden_layers: int) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    width = n_in
+    for _ in range(n_hidden_layers):
+        layers += [nn.Linear(width, hidden), nn.ReLU()]
+        width = hidden
+    layers.append(nn.Linear(width, n_out))
+    return nn.Sequential(*layers)
+
+
+class Encoder(nn.Module):
+    """E: R (B, M) → m̂ (B, K), m̂ = softmax(MLP((R − μ)/s)).
+
+    μ, s (M,) are per-wavelength standardisation buffers set from the training spectra
+    (:meth:`set_standardisation`); they are part of the saved state.
+    """
+
+    def __init__(self, n_wavelengths: int, n_latent: int, hidden: int = 512, n_hidden_layers: int = 2):
+        super().__init__()
+        self.net = _mlp(n_wavelengths, hidden, n_latent, n_hidden_layers)
+        self.register_buffer("mean_", torch.zeros(n_wavelengths))
+        self.register_buffer("scale_", torch.ones(n_wavelengths))
+
+    def set_standardisation(self, reflectance: np.ndarray) -> None:
+        mu = np.asarray(reflectance, dtype=np.float64).mean(axis=0)
+        sd = np.asarray(reflectance, dtype=np.float64).std(axis=0)
+        sd = np.where(sd > 1e-6, sd, 1.0)  # flat channels: leave unscaled rather than divide by ~0
+        self.mean_.copy_(torch.as_tensor(mu, dtype=self.mean_.dtype))
+        self.scale_.copy_(torch.as_tensor(sd, dtype=self.scale_.dtype))
+
+    def logits(self, reflectance: torch.Tensor) -> torch.Tensor:
+        return self.net((reflectance - self.mean_) / self.scale_)
+
+    def forward(self, reflectance: torch.Tensor) -> torch.Tensor:
+        # softmax in float32 even under bf16 autocast: SOC fractions ~0.01 need the mantissa
+        return torch.softmax(self.logits(reflectance).float(), dim=-1)
+
+
+class AnnDecoder(nn.Module):
+    """D_ANN: m̂ (B, K) → R̂ (B, M) = sigmoid(MLP(m̂)); the encoder's mirror (M↔K, softmax→sigmoid)."""
+
+    def __init__(self, n_latent: int, n_wavelengths: int, hidden: int = 512, n_hidden_layers: int = 2):
+        super().__init__()
+        self.net = _mlp(n_latent, hidden, n_wavelengths, n_hidden_layers)
+
+    def forward(self, m: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.net(m).float())
+
+
+class PhysicsDecoder(nn.Module):
+    """Linear mixing with the mass → area conversion (seed 003 eq. 2).
+
+    R̂_i(λ_j) = Σ_k α_ik f_k(λ_j),   α_ik = (m̂_ik / ρ_k r_k) / Σ_l (m̂_il / ρ_l r_l),   Σ_k α_ik = 1.
+
+    * f_k (K−1, M) mineral spectra and ρ_k r_k (K−1,) in mg m⁻² are fixed buffers (library resampled
+      to the model grid); index 0 (``SOC_INDEX``) is SOC.
+    * f_SOC(λ) = sigmoid(θ_λ) with θ initialised at 0 → f_SOC = 0.5 and always inside [0, 1]
+      (sigmoid rather than clamp so the gradient never dies at the bounds).
+    * (ρ r)_SOC = exp(φ), φ initialised at log(mean ρ_k r_k of the minerals) → always positive.
+    * ``alpha_conversion=False`` is appendix B's ablation: all ρ r → 1, i.e. α = m̂.
+    """
+
+    def __init__(self, mineral_spectra: np.ndarray, mineral_rho_r: np.ndarray, alpha_conversion: bool = True):
+        super().__init__()
+        f = np.asarray(mineral_spectra, dtype=np.float32)
+        rr = np.asarray(mineral_rho_r, dtype=np.float64)
+        if f.ndim != 2 or rr.shape != (f.shape[0],):
+            raise ValueError(f"mineral spectra (K-1, M) and rho_r (K-1,) disagree: {f.shape} vs {rr.shape}")
+        if not np.all(np.isfinite(f)):
+            raise ValueError("mineral spectra contain NaN on the model grid; resample/fill the library first")
+        if not np.all(np.isfinite(rr)) or np.any(rr <= 0):
+            raise ValueError(f"mineral rho*r must be positive and finite, got {rr}")
+        self.alpha_conversion = bool(alpha_conversion)
+        self.register_buffer("f_minerals", torch.as_tensor(f))
+        self.register_buffer("rho_r_minerals", torch.as_tensor(rr, dtype=torch.float32))
+        self.f_soc_logit = nn.Parameter(torch.zeros(f.shape[1]))
+        self.log_rho_r_soc = nn.Parameter(torch.tensor(float(np.log(rr.mean()))))
+
+    @property
+    def f_soc(self) -> torch.Tensor:
+        return torch.sigmoid(self.f_soc_logit)
+
+    @property
+    def rho_r_soc(self) -> torch.Tensor:
+        return torch.exp(self.log_rho_r_soc)
+
+    def endmember_spectra(self) -> torch.Tensor:
+        """F (K, M): row 0 is f_SOC, rows 1.. the minerals."""
+        return torch.cat([self.f_soc[None, :], self.f_minerals], dim=0)
+
+    def alpha(self, m: torch.Tensor) -> torch.Tensor:
+        """Area fractions α (B, K) from mass fractions m̂ (B, K)."""
+        m = m.float()
+        if not self.alpha_conversion:
+            return m / m.sum(dim=-1, keepdim=True)
+        rho_r = torch.cat([self.rho_r_soc.reshape(1), self.rho_r_minerals])
+        w = m / rho_r
+        return w / w.sum(dim=-1, keepdim=True)
+
+    def forward(self, m: torch.Tensor) -> torch.Tensor:
+        # the mixing product stays in float32 (it is tiny; bf16 would cost reconstruction accuracy)
+        with torch.autocast(device_type=m.device.type, enabled=False):
+            return self.alpha(m) @ self.endmember_spectra()
+
+
+class LabAutoencoder(nn.Module):
+    """Encoder + optional decoder. ``forward(R) → (m̂ (B, K), R̂ (B, M) or None)``."""
+
+    def __init__(self, encoder: Encoder, decoder: nn.Module | None):
+        super().__init__()
+        self.encoder = encoder
+        self.decoder = decoder
+
+    def forward(self, reflectance: torch.Tensor):
+        m = self.encoder(reflectance)
+        r_hat = None if self.decoder is None else self.decoder(m)
+        return m, r_hat
+
+
+def build_autoencoder(decoder: str, n_wavelengths: int, n_latent: int, hidden: int = 512,
+                      n_hidden_layers: int = 2, mineral_spectra=None, mineral_rho_r=None,
+                      alpha_conversion: bool = True) -> LabAutoencoder:
+    enc = Encoder(n_wavelengths, n_latent, hidden, n_hidden_layers)
+    if decoder == "none":
+        dec = None
+    elif decoder == "ann":
+        dec = AnnDecoder(n_latent, n_wavelengths, hidden, n_hidden_layers)
+    elif decoder == "physics":
+        if mineral_spectra is None or mineral_spectra.shape[0] != n_latent - 1:
+            raise ValueError("physics decoder needs K-1 mineral spectra (K = minerals + SOC)")
+        dec = PhysicsDecoder(mineral_spectra, mineral_rho_r, alpha_conversion)
+    else:
+        raise ValueError(f"decoder must be 'none', 'ann' or 'physics', got {decoder!r}")
+    return LabAutoencoder(enc, dec)

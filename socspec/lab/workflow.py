@@ -1,0 +1,164 @@
+"""The fit-lab run as a library function (the CLI and ``socspec demo`` only parse and print).
+
+``fit_lab_run`` splits the labelled rows (random, ``test_size``), trains one ``LabSOCModel`` per
+seed (split seed = model seed), fits the PLSR baseline on the same split, and writes into the run
+directory: ``model/`` (artifact of the first seed), ``metrics.json``, ``predictions.csv`` and PNGs.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import SocspecInputError
+from ..outputs import atomic_path, prepare_run_dir, write_json
+from ..spectra import SpectralTable
+from .metrics import mean_sd, mrmse_percent, regression_metrics
+
+SUMMARY_KEYS = ("r2", "rmse", "bias", "mae", "mrmse")
+
+
+def random_split(table: SpectralTable, test_size: float, seed: int):
+    """Indices (train, test) of the *labelled* rows; unlabelled rows always go to training."""
+    if not 0.0 < float(test_size) < 1.0:
+        raise SocspecInputError(f"--test-size must be between 0 and 1, got {test_size}")
+    lab = np.flatnonzero(table.labelled_mask())
+    if len(lab) < 5:
+        raise SocspecInputError(f"only {len(lab)} labelled spectra; need at least 5 to split train/test",
+                                path=table.source)
+    rng = np.random.default_rng(int(seed))
+    perm = rng.permutation(lab)
+    n_test = max(1, int(round(test_size * len(lab))))
+    test = np.sort(perm[:n_test])
+    train = np.setdiff1d(np.arange(len(table)), test)
+    return train, test
+
+
+def _absorbance(x):
+    return -np.log10(np.clip(np.asarray(x, dtype=np.float64), 1e-6, None))
+
+
+def _score_split(model, table: SpectralTable) -> dict:
+    obs = table.soc_g_kg
+    pred = model.predict(table)
+    met = regression_metrics(obs, pred)
+    met["mrmse"] = (float("nan") if model.decoder == "none"
+                    else mrmse_percent(model.model_inputs(table), model.reconstruct(table)))
+    return met
+
+
+def fit_lab_run(table: SpectralTable, out_dir, *, model_params: dict | None = None,
+                unlabeled: SpectralTable | None = None, test_size: float = 0.4, seeds=(0,),
+                force: bool = False, resume: bool = False, progress: bool = True, plots: bool = True,
+                pls_max_components: int = 20) -> dict:
+    """Run fit-lab; returns the metrics dict written to ``metrics.json``.
+
+    ``model_params`` go to :class:`LabSOCModel` (``seed`` and ``checkpoint_dir`` are set per seed:
+    ``out_dir/checkpoints/seed<S>``). ``resume=True`` reuses an existing ``out_dir`` and continues
+    each seed from its checkpoint.
+    """
+    from . import plots as P
+    from .estimator import LabSOCModel
+    from .pls import PLSBaseline
+
+    out = Path(out_dir)
+    if resume and out.is_dir():
+        out.mkdir(parents=True, exist_ok=True)
+    else:
+        out = prepare_run_dir(out, force=force)
+    params = dict(model_params or {})
+    params.setdefault("progress", progress)
+    seeds = [int(s) for s in seeds] or [0]
+    per_seed, first = [], None
+    for s in seeds:
+        train_idx, test_idx = random_split(table, test_size, s)
+        train, test = table.subset(train_idx), table.subset(test_idx)
+        model = LabSOCModel(**{**params, "seed": s, "checkpoint_dir": out / "checkpoints" / f"seed{s}"})
+        model.fit(train, unlabeled=unlabeled, resume=resume)
+        labelled_train = train.subset(train.labelled_mask())
+        res = {"seed": s, "model": {"train": _score_split(model, labelled_train), "test": _score_split(model, test)}}
+        xtr, xte = model.model_inputs(labelled_train), model.model_inputs(test)
+        pls = PLSBaseline(max_components=pls_max_components, seed=s).fit(_absorbance(xtr), labelled_train.soc_g_kg)
+        res["pls"] = {"train": regression_metrics(labelled_train.soc_g_kg, pls.predict(_absorbance(xtr))),
+                      "test": regression_metrics(test.soc_g_kg, pls.predict(_absorbance(xte))),
+                      "n_components": int(pls.n_components_)}
+        res["best_epoch"] = model.best_epoch_
+        res["epochs_run"] = len(model.history_)
+        per_seed.append(res)
+        if first is None:
+            first = (model, pls, train, test, labelled_train)
+    model, pls, train, test, labelled_train = first
+    model.save(out / "model")
+
+    def summarise(which):
+        return {split: {k: mean_sd([r[which][split].get(k, np.nan) for r in per_seed])
+                        for k in SUMMARY_KEYS if k in per_seed[0][which][split]}
+                for split in ("train", "test")}
+
+    metrics = {
+        "model": per_seed[0]["model"], "pls": per_seed[0]["pls"],
+        "seeds": {"seeds": seeds, "model": summarise("model"), "pls": summarise("pls"), "runs": per_seed},
+        "data": {"source": table.source, "n_spectra": len(table), "n_labelled": int(table.labelled_mask().sum()),
+                 "n_train_labelled": len(labelled_train), "n_test": len(test),
+                 "n_unlabelled_extra": 0 if unlabeled is None else len(unlabeled),
+                 "n_unlabelled_in_file": int((~table.labelled_mask()).sum()),
+                 "wavelength_nm": [float(model.wavelength_nm_[0]), float(model.wavelength_nm_[-1]),
+                                   int(len(model.wavelength_nm_))],
+                 "soc_unit": "g/kg", "mrmse_unit": "reflectance percent", "split": "random",
+                 "test_size": test_size},
+        "config": {**{k: (str(v) if isinstance(v, Path) else v) for k, v in model.get_params().items()
+                      if k not in ("endmembers", "checkpoint_dir")},
+                   "n_latent": model.n_latent_, "n_parameters": model.n_parameters_,
+                   "device": str(model.device_), "endmembers": model.endmembers_.names},
+        "ood": {"threshold": model.ood_threshold_, "false_alarm": model.ood_false_alarm,
+                "pca_q_threshold": model.pca_q_.threshold_, "pca_q_input": "absorbance of model inputs"},
+    }
+    if model.decoder == "physics":
+        metrics["model"]["rho_r_soc_mg_m2"] = model.rho_r_soc_
+
+    # predictions of the first seed, test and train rows
+    frames = []
+    for name, part in (("test", test), ("train", train)):
+        df = model.predict_frame(part)
+        df.insert(1, "split", name)
+        df["soc_pred_pls"] = pls.predict(_absorbance(model.model_inputs(part)))
+        frames.append(df)
+    pred = pd.concat(frames, ignore_index=True)
+    with atomic_path(out / "predictions.csv") as tmp:
+        pred.to_csv(tmp, index=False)
+
+    if plots:
+        te = pred[pred["split"] == "test"]
+        P.plot_pred_vs_obs(out / "pred_vs_obs.png", [
+            (f"model ({model.decoder} decoder), test", te["soc_g_kg"], te["soc_pred"], metrics["model"]["test"]),
+            (f"PLSR ({pls.n_components_} comp.), test", te["soc_g_kg"], te["soc_pred_pls"], metrics["pls"]["test"])])
+        P.plot_training_curves(out / "training_curves.png", model.history_)
+        if model.decoder != "none":
+            k = min(4, len(test))
+            P.plot_reconstructions(out / "reconstructions.png", model.wavelength_nm_, model.model_inputs(test)[:k],
+                                   model.reconstruct(test.subset(np.arange(k))), test.ids[:k])
+        if model.decoder == "physics":
+            P.plot_f_soc(out / "f_soc.png", model.wavelength_nm_, model.f_soc_, model.rho_r_soc_)
+    write_json(out / "metrics.json", metrics)
+    return metrics
+
+
+def summary_table(metrics: dict) -> str:
+    """A short plain-text table: model vs PLS, test (and train), mean ± sd over seeds."""
+    s = metrics["seeds"]
+    n = len(s["seeds"])
+    lines = [f"{'':14s}{'R²':>16s}{'RMSE g/kg':>18s}{'bias g/kg':>18s}{'MRMSE %':>16s}"]
+    for who in ("model", "pls"):
+        for split in ("train", "test"):
+            cells = []
+            for k in ("r2", "rmse", "bias", "mrmse"):
+                v = s[who][split].get(k)
+                if v is None or not np.isfinite(v["mean"]):
+                    cells.append(f"{'—':>16s}" if k != "r2" else f"{'—':>16s}")
+                elif n > 1:
+                    cells.append(f"{v['mean']:>9.3f} ± {v['sd']:<5.3f}")
+                else:
+                    cells.append(f"{v['mean']:>16.3f}")
+            lines.append(f"{who + ' ' + split:14s}" + "".join(c.rjust(16) for c in cells))
+    return "\n".join(lines)
