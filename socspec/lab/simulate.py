@@ -65,13 +65,14 @@ def mix(mass_fractions, spectra, rho_r, alpha_conversion: bool = True) -> np.nda
 def simulate_lab_spectra(n: int = 300, n_unlabelled: int = 0, regions: int = 3, seed: int = 0,
                          wavelength_nm=None, endmembers=None, f_soc=None, shift=None,
                          rho_r_soc: float = PLANTED_RHO_R_SOC, noise_sd: float = 0.002,
-                         n_dominant: int = 6) -> SpectralTable:
+                         n_dominant: int = 6, soc_median_range=(0.008, 0.03)) -> SpectralTable:
     """Generate ``n`` labelled + ``n_unlabelled`` unlabelled SYNTHETIC spectra (reflectance 0–1).
 
     * ``wavelength_nm``: grid (default 350–2500 nm at 5 nm).
     * ``regions``: number of regions (``region_A``, ``region_B``…); each has its own dominant
       ``n_dominant`` minerals (Dirichlet weights) and median SOC.
     * ``f_soc``: planted SOC spectrum on the grid (default :func:`default_f_soc`); ``rho_r_soc`` its ρ·r.
+    * ``soc_median_range``: range of the regions' median SOC mass fraction.
     * ``shift``: None, or a reflectance offset added to every spectrum (a simple OOD shift).
     * meta: ``id``, ``soc_g_kg`` (NaN for unlabelled rows), ``region``, ``labelled``;
       ``detection["truth"]`` holds the mass fractions, the planted f_SOC and ρ·r.
@@ -86,7 +87,8 @@ def simulate_lab_spectra(n: int = 300, n_unlabelled: int = 0, regions: int = 3, 
     total = n + n_unlabelled
     region_of = rng.integers(0, regions, total)
     conc = np.full((regions, n_min), 0.05)
-    soc_median = np.exp(rng.uniform(np.log(0.008), np.log(0.03), regions))  # 0.8–3 % by mass
+    lo, hi = soc_median_range  # regional median SOC mass fraction (default 0.8–3 %)
+    soc_median = np.exp(rng.uniform(np.log(lo), np.log(hi), regions))
     for r in range(regions):
         dom = rng.choice(n_min, min(n_dominant, n_min), replace=False)
         conc[r, dom] = rng.uniform(1.0, 4.0, len(dom))
