@@ -96,48 +96,72 @@ def _check_window(source_wl, target_wl, path=None, what="spectra", tol_nm=None):
             hint="choose a target grid inside the measured window (or trim it first)")
 
 
+def _build_fwhm(wl: np.ndarray) -> np.ndarray:
+    """Half the distance between neighbours (spectral's default band width for unspecified FWHM)."""
+    if wl.size == 1:
+        return np.ones(1)
+    f = np.empty_like(wl)
+    f[0], f[-1] = wl[1] - wl[0], wl[-1] - wl[-2]
+    f[1:-1] = (wl[2:] - wl[:-2]) / 2.0
+    return f
+
+
 class _Resampler:
-    """Maps (n, m_in) → (n, m_out) on fixed grids; the matrix is built once and cached."""
+    """Maps (n, m_in) → (n, m_out) on fixed grids with one sparse (m_out, m_in) matrix, built once.
+
+    ``auto`` decides per target band: band integration (spectral.BandResampler) where the target
+    band is at least as wide as the local source spacing, linear interpolation where it is finer
+    (irregular instruments such as 1–5 nm steps, or upsampling) — band integration cannot add
+    detail and would return a staircase there."""
 
     def __init__(self, source_wl, target_wl, target_fwhm=None, method="auto"):
         self.source_wl = source_wl
         self.target_wl = target_wl
         if method not in ("auto", "band", "linear"):
             raise ValueError(f"method must be 'auto', 'band' or 'linear', got {method!r}")
-        if method == "auto":
-            coarser = _median_step(target_wl) >= 0.99 * _median_step(source_wl) or target_wl.size == 1
-            method = "band" if (target_fwhm is not None or coarser) else "linear"
-        self.method = method
-        if method == "band":
+        n_t, n_s = target_wl.size, source_wl.size
+        fwhm_t = (_build_fwhm(target_wl) if target_fwhm is None and n_t > 1 else
+                  np.broadcast_to(np.asarray(_median_step(source_wl) if target_fwhm is None else target_fwhm,
+                                             dtype=np.float64), target_wl.shape).copy())
+        if method == "linear":
+            use_band = np.zeros(n_t, dtype=bool)
+        elif method == "band":
+            use_band = np.ones(n_t, dtype=bool)
+        else:
+            local_src = np.interp(target_wl, source_wl, _build_fwhm(source_wl))
+            use_band = fwhm_t >= 0.99 * local_src if target_fwhm is None else np.ones(n_t, dtype=bool)
+        rows = []
+        if use_band.any():
             from spectral import BandResampler
-            fwhm2 = None if target_fwhm is None else list(np.broadcast_to(
-                np.asarray(target_fwhm, dtype=np.float64), target_wl.shape))
-            if fwhm2 is None and target_wl.size == 1:
-                fwhm2 = [_median_step(source_wl)]
-            fwhm1 = None if source_wl.size > 1 else [1.0]
-            m = BandResampler(list(source_wl), list(target_wl), fwhm1, fwhm2).matrix
-            bad = ~np.all(np.isfinite(m), axis=1)
-            if bad.any():
+            m = BandResampler(list(source_wl), list(target_wl), list(_build_fwhm(source_wl)), list(fwhm_t)).matrix
+            bad = use_band & ~np.all(np.isfinite(m), axis=1)
+            if bad.any() and method == "band":
                 raise SocspecInputError(
                     f"no source band overlaps target band(s) at "
                     f"{', '.join(f'{x:g}' for x in target_wl[bad][:5])} nm",
-                    hint="the source grid has a gap there; choose a coarser or narrower target")
-            self.matrix = scipy.sparse.csr_matrix(m)  # a few non-zeros per row
-        else:
-            j = np.clip(np.searchsorted(source_wl, target_wl) - 1, 0, max(source_wl.size - 2, 0))
-            if source_wl.size == 1:
-                self.i0 = self.i1 = np.zeros(target_wl.size, dtype=np.int64)
-                self.w = np.zeros(target_wl.size)
+                    hint="the source grid has a gap there; choose a coarser target or method='auto'")
+            use_band &= ~bad  # a gap in the source: interpolate across it instead
+            m[~use_band] = 0.0
+            rows.append(scipy.sparse.csr_matrix(m))
+        if (~use_band).any():
+            j = np.clip(np.searchsorted(source_wl, target_wl) - 1, 0, max(n_s - 2, 0))
+            if n_s == 1:
+                i0 = i1 = np.zeros(n_t, dtype=np.int64)
+                w = np.zeros(n_t)
             else:
-                x0, x1 = source_wl[j], source_wl[j + 1]
-                self.i0, self.i1 = j, j + 1
-                self.w = np.clip((target_wl - x0) / (x1 - x0), 0.0, 1.0)
+                i0, i1 = j, j + 1
+                w = np.clip((target_wl - source_wl[i0]) / (source_wl[i1] - source_wl[i0]), 0.0, 1.0)
+            r = np.flatnonzero(~use_band)
+            lin = scipy.sparse.csr_matrix(
+                (np.concatenate([1.0 - w[r], w[r]]), (np.concatenate([r, r]), np.concatenate([i0[r], i1[r]]))),
+                shape=(n_t, n_s))
+            rows.append(lin)
+        self.matrix = rows[0] if len(rows) == 1 else (rows[0] + rows[1]).tocsr()
+        self.method = "band" if use_band.all() else ("linear" if not use_band.any() else "band+linear")
 
     def __call__(self, values: np.ndarray) -> np.ndarray:
         x = np.asarray(values, dtype=np.float64)
-        if self.method == "band":
-            return np.asarray((self.matrix @ x.T).T)
-        return x[:, self.i0] * (1.0 - self.w) + x[:, self.i1] * self.w
+        return np.asarray((self.matrix @ x.T).T)
 
 
 _CACHE: "OrderedDict[tuple, _Resampler]" = OrderedDict()
@@ -163,7 +187,8 @@ def resample_values(values, source_wavelength_nm, target_wavelength_nm, target_f
     ``method``: ``"band"`` = :class:`spectral.BandResampler` (target band i is a Gaussian of FWHM
     ``target_fwhm_nm[i]``, default half the distance to its neighbours, truncated at ±FWHM/2;
     source bands are boxes of their spacing), ``"linear"`` = linear interpolation, ``"auto"`` =
-    band unless the target is finer than the source and has no FWHM.
+    per target band: band where it is at least as wide as the local source spacing (always when
+    ``target_fwhm_nm`` is given), linear where it is finer (upsampling, irregular 1–5 nm grids).
     Raises :class:`SocspecInputError` when the target window lies outside the source window.
     """
     src = _as_grid(source_wavelength_nm, "source wavelength_nm")
@@ -379,6 +404,7 @@ def merge_libraries(tables: Sequence[SpectralTable], step_nm: float | None = Non
     for name, t, lib in zip(names, tables, report["libraries"]):
         r = t.as_reflectance()
         vals = resample_values(r.values, r.wavelength_nm, wl, None, "auto", path=t.source)
+        lib["resample_method"] = _resampler(r.wavelength_nm, wl, None, "auto").method
         parts.append(vals)
         meta = r.meta.copy()
         meta["library"] = name

@@ -143,6 +143,7 @@ def test_from_csv_bad_cell_names_row_and_column(tmp_path):
         EndmemberLibrary.from_csv(tmp_path / "spectra.csv")
 
 
+@pytest.mark.shared
 def test_shared_csv_library_loads_and_resamples(shared_dir):
     d = shared_dir / "endmembers"
     if not (d / "usgs_asd_350-2500nm.csv").is_file():
