@@ -148,3 +148,29 @@ def test_moran_bad_input(rng):
         SpatialWeights(w.indptr[:-1], w.indices, w.weights, 50)
     with pytest.raises(ValueError, match="radius_km"):
         distance_band_weights(lat, lon, threshold_km=-5.0)
+
+
+@pytest.mark.parametrize("nbits", [0, 2])
+def test_permutations_uniform(nbits):
+    # Fisher-Yates (nbits=0) and the scatter shuffle (2^nbits buckets) give all 4! orders equally often
+    import numba as nb
+    from scipy.stats import chisquare
+
+    from socspec.kernels.moran import _permute_into, _stream
+
+    @nb.njit
+    def draw(z, P, nbits, seed):
+        n = z.shape[0]
+        buf, bucket = np.empty(n), np.empty(n, np.int64)
+        counts = np.empty((1 << nbits) + 1, np.int64)
+        out = np.empty((P, n))
+        for p in range(P):
+            _permute_into(z, buf, bucket, counts, nbits, _stream(seed, p))
+            out[p] = buf
+        return out
+
+    perms = draw(np.arange(4.0), 24000, nbits, 5).astype(int)
+    codes = perms @ np.array([64, 16, 4, 1])
+    counts = np.unique(codes, return_counts=True)[1]
+    assert counts.size == 24
+    assert chisquare(counts).pvalue > 1e-4

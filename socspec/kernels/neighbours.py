@@ -31,6 +31,7 @@ __all__ = [
     "haversine_km",
     "haversine_knn",
     "haversine_radius",
+    "spatial_order",
 ]
 
 
@@ -353,6 +354,17 @@ def _grid_radius_fill(qxyz, qself, xyz_s, order, starts, lo, h, g, c2, indptr):
 
 
 # ----------------------------------------------------------------------------- public API
+def spatial_order(lat_deg, lon_deg, points_per_cell: float = 64.0) -> np.ndarray:
+    """A permutation (n,) int64 listing the points cell by cell of a 3-D grid on the unit sphere.
+
+    Points close on the sphere end up close in this order (used to relabel graphs for cache
+    locality; counting sort, O(n)).
+    """
+    lat, lon = validate_latlon(lat_deg, lon_deg)
+    return _Grid(latlon_to_unit(lat, lon), points_per_cell=points_per_cell).order
+
+
+
 def _queries(lat, lon, query_lat, query_lon):
     if (query_lat is None) != (query_lon is None):
         raise ValueError("give both query_lat and query_lon, or neither")
