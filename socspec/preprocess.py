@@ -35,6 +35,7 @@ import scipy.sparse
 from scipy.signal import savgol_filter
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.pipeline import Pipeline
+from sklearn.utils.validation import check_is_fitted
 
 from .errors import SocspecInputError
 from .spectra import SpectralTable
@@ -133,7 +134,9 @@ class _Resampler:
         rows = []
         if use_band.any():
             from spectral import BandResampler
-            m = BandResampler(list(source_wl), list(target_wl), list(_build_fwhm(source_wl)), list(fwhm_t)).matrix
+            # python floats: spectral loops over these element by element
+            m = BandResampler(source_wl.tolist(), target_wl.tolist(), _build_fwhm(source_wl).tolist(),
+                              fwhm_t.tolist()).matrix
             bad = use_band & ~np.all(np.isfinite(m), axis=1)
             if bad.any() and method == "band":
                 raise SocspecInputError(
@@ -230,7 +233,7 @@ def resample(table: SpectralTable, target_wavelength_nm, target_fwhm_nm=None,
     vals = resample_values(table.values, table.wavelength_nm, tgt, target_fwhm_nm, method,
                            path=table.source)
     out = table.with_values(vals, wavelength_nm=tgt)
-    return _record(out, "resample", n_wavelengths=int(tgt.size), window_nm=[tgt[0], tgt[-1]],
+    return _record(out, "resample", n_wavelengths=int(tgt.size), window_nm=[float(tgt[0]), float(tgt[-1])],
                    fwhm=target_fwhm_nm is not None)
 
 
@@ -496,6 +499,7 @@ class Trim(_SpectralTransformer):
         return self
 
     def transform(self, X):
+        check_is_fitted(self, "mask_")
         self._check_width(X)
         if _is_table(X):
             return trim(X, self.wl_min_nm, self.wl_max_nm)
@@ -533,6 +537,7 @@ class Resample(_SpectralTransformer):
         return self
 
     def transform(self, X):
+        check_is_fitted(self, "wavelength_nm_in_")
         self._check_width(X)
         if _is_table(X):
             return resample(X, self.wavelength_nm_out_, self.target_fwhm_nm, self.method)
