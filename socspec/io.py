@@ -226,7 +226,8 @@ class _Raw:
         self.names: list[str] = []            # all column names in file order
         self.spectral_idx: list[int] = []     # positions of spectral columns
         self.values: np.ndarray | None = None  # (n, m) float32, NaN for missing cells
-        self.bad_cells: dict[int, list] = {}   # row index → [(column name, cell text)] non-numeric
+        self.bad_cells: dict[int, list] = {}   # sample index → [(position in names, cell text)] non-numeric
+        self.transposed = False                # one column per sample, one row per wavelength
         self.meta: pd.DataFrame | None = None  # non-spectral columns (by original name)
         self.ragged_rows: list[tuple[int, int, int]] = []  # (sheet row, expected, got)
         self.info: dict[str, Any] = {}
@@ -325,6 +326,9 @@ def _read_csv(path: Path, sep: str | None, classify) -> _Raw:
     raw.names = header
     raw.info.update(format="csv", encoding=encoding, separator={"\t": "tab", " ": "whitespace"}.get(sep, sep),
                     decimal_point=decimal)
+    if (sum(_parse_wavelength_header(h) is not None for h in header) < 3 and header
+            and _tokens(header[0])[:1] in (["wavelength"], ["wavelengths"], ["wl"], ["lambda"], ["nm"], ["wave"])):
+        return _read_transposed(path, raw, header, sep, decimal, encoding, classify)
     spectral_idx = classify(header)
     raw.spectral_idx = spectral_idx
     spec_set = set(spectral_idx)
@@ -393,6 +397,37 @@ def _finish_table(raw, table, header, spec_set, path, ragged, encoding, strings)
     return _finish_arrow(raw, table, spec_set, path, strings=strings)
 
 
+def _read_transposed(path, raw, header, sep, decimal, encoding, classify) -> _Raw:
+    """ASD/ViewSpec-style export: first column the wavelengths, then one column per sample (its
+    header is the sample id). Such files are small (one column per sample), so pandas reads them."""
+    df = pd.read_csv(path, sep=r"\s+" if sep == " " else sep, dtype=str, keep_default_na=False,
+                     encoding="utf-16" if encoding.startswith("utf-16") else encoding)
+    df.columns = header[: df.shape[1]]
+    fix = (lambda x: x.str.replace(",", ".", regex=False)) if decimal == "," else (lambda x: x)
+    wl_text = df.iloc[:, 0].str.strip()
+    wl = pd.to_numeric(fix(wl_text), errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    if not np.isfinite(wl).all():
+        k = int(np.flatnonzero(~np.isfinite(wl))[0])
+        raise _err(f"wavelength {wl_text.iloc[k]!r} is not a number", path, row=k + 2, column=header[0],
+                   hint="the first column of a one-column-per-sample file must hold the wavelengths")
+    names = [f"{w:.10g}" for w in wl]
+    raw.transposed = True
+    raw.info["layout"] = "transposed (first column wavelengths, one column per sample)"
+    raw.spectral_idx = classify(names)
+    samples = list(df.columns[1:])
+    values = np.empty((len(samples), wl.size), dtype=np.float32)
+    for r, name in enumerate(samples):
+        texts = df[name].str.strip()
+        arr = pd.to_numeric(fix(texts), errors="coerce").to_numpy(dtype=np.float32, na_value=np.nan)
+        for k in np.flatnonzero(~texts.isin(NULL_TOKENS).to_numpy() & np.isnan(arr)):
+            raw.bad_cells.setdefault(r, []).append((int(k), str(texts.iloc[k])))
+        values[r] = arr
+    raw.names = names + ["id"]
+    raw.values = values
+    raw.meta = pd.DataFrame({"id": pd.Series(samples, dtype=object)}, index=pd.RangeIndex(len(samples)))
+    return raw
+
+
 def _locate_ragged(path, encoding, ragged):
     """pyarrow does not number invalid rows; find their line numbers by their text (error path only)."""
     wanted = {}
@@ -443,7 +478,7 @@ def _finish_arrow(raw: _Raw, table: pa.Table, spec_set: set[int], path: Path, st
                 arr = pd.to_numeric(texts, errors="coerce").to_numpy(dtype=np.float32, na_value=np.nan)
                 present = texts.notna() & ~texts.isin(NULL_TOKENS)
                 for r in np.flatnonzero(present.to_numpy() & np.isnan(arr)):
-                    bad.setdefault(int(r), []).append((names[i], str(col[int(r)])))
+                    bad.setdefault(int(r), []).append((i, str(col[int(r)])))
             values[:, j] = arr
     raw.values = np.ascontiguousarray(values)
     raw.bad_cells = bad
@@ -789,6 +824,14 @@ def read_spectra(path, *, kind=None, percent=None, wavelength_unit=None, carbon_
     header_rows = raw.header_rows
 
     # ---- rows with problems in the spectra
+    file_pos = [int(cols[k]) for k in order]  # position in the file of each (sorted) wavelength
+
+    def where(r, pos):
+        """row/column of sample r, spectral column at file position pos, as a spreadsheet shows it."""
+        if raw.transposed:  # samples are columns, wavelengths are rows
+            return {"row": pos + 2, "column": str(raw.meta["id"].iloc[r])}
+        return {"row": _sheet_row(r, header_rows), "column": names[pos]}
+
     bad_reason: dict[int, str] = {}
     for r_sheet, exp, got in raw.ragged_rows:
         if not drop_bad_rows:
@@ -796,18 +839,16 @@ def read_spectra(path, *, kind=None, percent=None, wavelength_unit=None, carbon_
                        hint="fix the row (a missing or extra separator?), or pass --drop-bad-rows to skip it")
     dropped_ragged = len(raw.ragged_rows)
     for r, cells in sorted(raw.bad_cells.items()):
-        col_name, text = cells[0]
+        pos, text = cells[0]
         if not drop_bad_rows:
-            more = f" (and {len(cells) - 1} more cell(s) in this row)" if len(cells) > 1 else ""
-            raise _err(f"non-numeric value {text!r} in a spectral column{more}", path,
-                       row=_sheet_row(r, header_rows), column=col_name,
-                       hint="fix the cell, or pass --drop-bad-rows to drop such rows")
+            more = f" (and {len(cells) - 1} more cell(s) for this sample)" if len(cells) > 1 else ""
+            raise _err(f"non-numeric spectral value {text!r}{more}", path, **where(r, pos),
+                       hint="fix the cell, or pass --drop-bad-rows to drop such samples")
         bad_reason.setdefault(r, "non-numeric spectral value")
     # Row-wise min/max instead of full-size boolean masks: NaN propagates through min/max, so one
     # pass finds the rows with NaN/inf and the rows out of range; cells are located only in those.
     row_min, row_max = values.min(axis=1), values.max(axis=1)
     finite_rows = np.isfinite(row_min) & np.isfinite(row_max)
-    spec_names = [names[cols[k]] for k in order]
     for r in np.flatnonzero(~finite_rows):
         if r in bad_reason:
             continue
@@ -817,8 +858,8 @@ def read_spectra(path, *, kind=None, percent=None, wavelength_unit=None, carbon_
         what = "missing (empty/NA)" if np.isnan(v) else f"infinite ({v})"
         if not drop_bad_rows:
             count = int(nonfinite.sum())
-            raise _err(f"spectral value is {what}" + (f"; {count} such cells in this row" if count > 1 else ""),
-                       path, row=_sheet_row(r, header_rows), column=spec_names[j],
+            raise _err(f"spectral value is {what}" + (f"; {count} such cells for this sample" if count > 1 else ""),
+                       path, **where(r, file_pos[j]),
                        hint="fix or remove the row, or pass --drop-bad-rows to drop rows with missing values")
         bad_reason[int(r)] = "missing or infinite spectral value"
 
@@ -833,8 +874,8 @@ def read_spectra(path, *, kind=None, percent=None, wavelength_unit=None, carbon_
             if not drop_bad_rows:
                 shown = f"{v * 100:.4g} % (= {v:.4g})" if is_percent else f"{v:.4g}"
                 raise _err(f"reflectance {shown} is {'negative' if v < 0 else f'above {MAX_REFLECTANCE}'}"
-                           + (f"; {int(out.sum())} such cells in this row" if out.sum() > 1 else ""),
-                           path, row=_sheet_row(r, header_rows), column=spec_names[j],
+                           + (f"; {int(out.sum())} such cells for this sample" if out.sum() > 1 else ""),
+                           path, **where(r, file_pos[j]),
                            hint="check the row (and --percent/--no-percent, --kind), or pass --drop-bad-rows")
             bad_reason.setdefault(int(r), "reflectance out of range")
     if is_percent:
@@ -976,6 +1017,7 @@ def read_spectra(path, *, kind=None, percent=None, wavelength_unit=None, carbon_
         meta[c if c not in meta.columns else f"{c}_orig"] = (conv if keep_numeric else col).to_numpy()
 
     # ---- drop rows, then ids must be unique
+    meta_all_ids = meta["id"].to_numpy()
     keep = np.ones(n, dtype=bool)
     if bad_reason:
         keep[list(bad_reason)] = False
@@ -989,7 +1031,8 @@ def read_spectra(path, *, kind=None, percent=None, wavelength_unit=None, carbon_
     if dropped_ragged:
         reasons["wrong number of fields"] = dropped_ragged
     det.update(dropped_rows=dropped, dropped_reasons=reasons,
-               dropped_row_numbers=sorted([_sheet_row(r, header_rows) for r in bad_reason]
+               dropped_ids=[str(meta_all_ids[r]) for r in sorted(bad_reason)][:50],
+               dropped_row_numbers=[] if raw.transposed else sorted([_sheet_row(r, header_rows) for r in bad_reason]
                                           + [r for r, _, _ in raw.ragged_rows])[:50])
     if dropped:
         warn_list.append(f"dropped {dropped} row(s) with bad values (--drop-bad-rows): "

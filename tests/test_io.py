@@ -300,3 +300,23 @@ def test_quoted_fields_holding_the_separator(tmp_path, rng, quiet):
     meta = {"id": ["a", "b", "c"], "region": ["Wallonia, BE", "Skåne, SE", "São Paulo, BR"]}
     t = read_spectra(wide_csv(tmp_path / "q.csv", WL10.astype(int), R, meta))
     assert t.detection["separator"] == "," and list(t.meta["region"]) == meta["region"]
+
+
+def test_transposed_layout_one_column_per_sample(tmp_path, rng, quiet):
+    R = soil_reflectance(WL10, 3, rng)
+    df = pd.DataFrame(R.T * 100, columns=["soil_A", "soil_B", "soil_C"])
+    df.insert(0, "Wavelength", WL10 / 1000)  # µm
+    p = tmp_path / "asd_export.txt"
+    df.to_csv(p, index=False, sep="\t")
+    t = read_spectra(p)
+    assert list(t.ids) == ["soil_A", "soil_B", "soil_C"] and t.detection["percent"] is True
+    np.testing.assert_allclose(t.wavelength_nm, WL10)
+    np.testing.assert_allclose(t.values, R, rtol=1e-5)
+    assert t.detection["layout"].startswith("transposed")
+    df = df.astype(object)
+    df.iloc[4, 2] = "n/d"  # wavelength row 4 → file row 6; sample soil_B
+    df.to_csv(p, index=False, sep="\t")
+    with pytest.raises(SocspecInputError, match=r"row 6, column 'soil_B'.*'n/d'"):
+        read_spectra(p)
+    t = read_spectra(p, drop_bad_rows=True)
+    assert list(t.ids) == ["soil_A", "soil_C"] and t.detection["dropped_ids"] == ["soil_B"]
