@@ -26,12 +26,17 @@ def format_summary(s: dict) -> str:
     """Human-readable lines for an :func:`socspec.io.inspect_summary` dict."""
     lines = [f"file:          {s['file']}  ({s.get('format')}"
              + (f", {s['encoding']}, separator {s['separator']!r}" if s.get("encoding") else "") + ")"]
+    if not str(s.get("layout", "wide")).startswith("wide"):
+        lines.append(f"layout:        {s['layout']}")
     lines.append(f"samples:       {s['n_samples']}" + (f"  ({s['dropped_rows']} bad row(s) dropped: "
                  + ", ".join(f"{k} {v}" for k, v in s["dropped_reasons"].items()) + ")" if s["dropped_rows"] else ""))
     if s["dropped_rows"]:
         nums = s.get("dropped_row_numbers") or []
-        lines.append("  dropped rows (file row numbers): " + ", ".join(map(str, nums[:20]))
-                     + (", …" if s["dropped_rows"] > 20 else ""))
+        if nums:
+            lines.append("  dropped rows (file row numbers): " + ", ".join(map(str, nums[:20]))
+                         + (", …" if s["dropped_rows"] > 20 else ""))
+        elif s.get("dropped_ids"):
+            lines.append("  dropped samples: " + ", ".join(s["dropped_ids"][:20]))
     step = s.get("wavelength_step_nm")
     lines.append(f"wavelengths:   {s['n_wavelengths']}, {s['wavelength_min_nm']:g}–{s['wavelength_max_nm']:g} nm, "
                  f"step {_fmt(step)} nm" + ("" if not s.get("irregular_step") else " (median; irregular)")

@@ -3,6 +3,8 @@
 :func:`read_spectra` turns a file into a :class:`~socspec.spectra.SpectralTable` and records in
 ``table.detection`` what it found, so that ``socspec inspect`` can print it:
 
+* **layout** — wide (one row per sample; the usual case) or transposed (first column named
+  ``wavelength``/``wl``/``nm``, then one column per sample, as ASD ViewSpec exports).
 * **wavelength columns** — numeric headers in nm or µm (``350``, ``0.35``) or prefixed/suffixed ones
   (``wl_350``, ``X350``, ``nm350``, ``R350``, ``350nm``); every other column is metadata, wherever
   it sits (RaCA files put ``rcapid, hzname, bd, soc, soc_sd`` *after* 2,151 spectral columns).
@@ -1088,6 +1090,7 @@ def inspect_summary(table: SpectralTable) -> dict:
     out = {
         "file": det.get("file", table.source),
         "format": det.get("format"),
+        "layout": det.get("layout", "wide (one row per sample)"),
         "n_samples": table.n_samples,
         "n_wavelengths": table.n_wavelengths,
         "wavelength_min_nm": det["wavelength_min_nm"],
@@ -1116,6 +1119,7 @@ def inspect_summary(table: SpectralTable) -> dict:
         "dropped_rows": int(det.get("dropped_rows", 0)),
         "dropped_reasons": det.get("dropped_reasons", {}),
         "dropped_row_numbers": det.get("dropped_row_numbers", []),  # as a spreadsheet numbers them (first 50)
+        "dropped_ids": det.get("dropped_ids", []),
     }
     if table.has_soc and "region" in table.meta:
         out["regions"] = {str(k): int(v) for k, v in table.meta["region"].astype(str).value_counts().items()}
