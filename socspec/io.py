@@ -28,7 +28,6 @@ is parsed straight to float32 in C++ and stacked into one (n, m) matrix without 
 from __future__ import annotations
 
 import csv
-import io as _io
 import json
 import re
 import warnings
@@ -572,7 +571,7 @@ def _read_envi(path: Path, classify) -> _Raw:
 
 
 # --------------------------------------------------------------------------- detection
-def _classify_columns(names, path, wavelength_unit):
+def _classify_columns(names, path):
     """Positions of the spectral columns, plus parsed wavelengths/prefix/unit in a side dict."""
     parsed = [(_parse_wavelength_header(n), i) for i, n in enumerate(names)]
     cands = [(p, i) for p, i in parsed if p is not None]
@@ -782,7 +781,7 @@ def read_spectra(path, *, kind=None, percent=None, wavelength_unit=None, carbon_
     side: dict[str, Any] = {}
 
     def classify(names):
-        style, members = _classify_columns(names, path, wl_override)
+        style, members = _classify_columns(names, path)
         side["style"], side["members"] = style, members
         return [i for _, i in members]
 
