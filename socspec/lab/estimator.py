@@ -333,17 +333,20 @@ class LabSOCModel:
 
     # --------------------------------------------------------------- predict
     @torch.no_grad()
-    def _forward_x(self, x: np.ndarray):
+    def _forward_x(self, x: np.ndarray, decode: bool = True):
         self.net_.eval()
         ms, rs = [], []
         for s in range(0, len(x), _PREDICT_CHUNK):
             xb = torch.as_tensor(x[s:s + _PREDICT_CHUNK], device=self.device_)
             with _trainer.autocast(self.device_):
-                m, r = self.net_(xb)
+                if decode:
+                    m, r = self.net_(xb)
+                else:  # SOC only: skip the decoder
+                    m, r = self.net_.encoder(xb), None
             ms.append(m.float().cpu().numpy())
             rs.append(None if r is None else r.float().cpu().numpy())
         m = np.concatenate(ms) if ms else np.zeros((0, self.n_latent_), np.float32)
-        r = None if self.net_.decoder is None else (
+        r = None if self.net_.decoder is None or not decode else (
             np.concatenate(rs) if rs else np.zeros((0, len(self.wavelength_nm_)), np.float32))
         return m, r
 
@@ -353,7 +356,7 @@ class LabSOCModel:
     def latent(self, table: SpectralTable) -> np.ndarray:
         """(n, K) mass fractions m̂ (column 0 = SOC, then ``endmembers_.names``)."""
         self._check_fitted()
-        return self._forward_x(self.model_inputs(table))[0]
+        return self._forward_x(self.model_inputs(table), decode=False)[0]
 
     def predict(self, table: SpectralTable) -> np.ndarray:
         """SOC in g/kg, shape (n,)."""
