@@ -49,7 +49,7 @@ def load_regions(lab_dir: Path, step_nm: float) -> SpectralTable:
         tables.append(t)
     try:
         from socspec.preprocess import merge_libraries
-        merged = merge_libraries(tables, step_nm=step_nm)
+        merged, _report = merge_libraries(tables, step_nm=step_nm, names=[t.meta["region"].iloc[0] for t in tables])
     except ImportError:  # preprocess not available: common window + linear interpolation
         lo = max(t.wavelength_nm[0] for t in tables)
         hi = min(t.wavelength_nm[-1] for t in tables)
@@ -78,6 +78,8 @@ def main(argv=None):
     ap.add_argument("--decoder", default="physics")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--moist-depth", type=float, nargs=2, default=[0.6, 1.2],
+                    help="range of the water-band optical depth (exp(-depth) at 1450 nm; ×1.6 at 1940 nm)")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
     if not args.lab_dir.is_dir():
@@ -119,7 +121,7 @@ def main(argv=None):
     held = table.subset(test_mask)
     R = held.values.astype(np.float64)
     rescan = held.with_values(np.clip(R + rng.normal(0, 0.002, R.shape), 1e-4, None))
-    moist = held.with_values(moisten(R, wl, depth=rng.uniform(0.3, 0.6, (len(R), 1)),
+    moist = held.with_values(moisten(R, wl, depth=rng.uniform(args.moist_depth[0], args.moist_depth[1], (len(R), 1)),
                                      darkening=rng.uniform(0.15, 0.35, (len(R), 1))))
     rows = {}
     for name, t in (("held-out dry scans", held), ("re-scans (noise σ=0.002)", rescan), ("moist", moist)):
