@@ -236,9 +236,17 @@ class _Raw:
         self.kind_hint: str | None = None
 
 
+def _open_maybe_gz(path: Path, mode: str, **kw):
+    if path.suffix.lower() == ".gz":
+        import gzip
+
+        return gzip.open(path, mode, **kw)
+    return open(path, mode, **kw)
+
+
 def _sniff_bytes(path: Path) -> tuple[str, bytes]:
     """Pick the text encoding from the first bytes; raise a clear error for binary/UTF-16 files."""
-    with open(path, "rb") as fh:
+    with _open_maybe_gz(path, "rb") as fh:
         head = fh.read(1 << 16)
     if not head.strip():
         raise _err("the file is empty", path, hint="check that the export finished and the file has a header row and data rows")
@@ -313,8 +321,8 @@ def _read_csv(path: Path, sep: str | None, classify) -> _Raw:
                        errors="replace")
     sep, decimal = _sniff_separator(text, path, sep)
     # the header line itself, read whole (a very wide header can be longer than the sniffed head)
-    with open(path, encoding="utf-16" if encoding.startswith("utf-16") else encoding, errors="replace",
-              newline="") as fh:
+    with _open_maybe_gz(path, "rt", encoding="utf-16" if encoding.startswith("utf-16") else encoding,
+                        errors="replace", newline="") as fh:
         first_line = fh.readline().lstrip("\ufeff").rstrip("\r\n")
     if not first_line.strip():
         raise _err("the first line (the header) is empty", path, row=1,
@@ -435,7 +443,7 @@ def _locate_ragged(path, encoding, ragged):
     for text, exp, got in ragged:
         wanted.setdefault(text.rstrip("\r\n"), (exp, got))
     out = []
-    with open(path, encoding=encoding, errors="replace", newline="") as fh:
+    with _open_maybe_gz(path, "rt", encoding=encoding, errors="replace", newline="") as fh:
         for lineno, line in enumerate(fh, start=1):
             key = line.rstrip("\r\n")
             if lineno > 1 and key in wanted:
@@ -769,9 +777,11 @@ def read_spectra(path, *, kind=None, percent=None, wavelength_unit=None, carbon_
         raise _err("is a directory, not a spectra file", path, hint="give the path of a CSV, Parquet or ENVI file")
     suffixes = [s.lower() for s in path.suffixes]
     suffix = suffixes[-1] if suffixes else ""
+    if suffix == ".gz" and len(suffixes) > 1 and suffixes[-2] in CSV_SUFFIXES:
+        suffix = suffixes[-2]  # gzip-compressed text: pyarrow decompresses by the .gz extension
     if suffix not in SUPPORTED_SUFFIXES:
         raise _err(f"unsupported file type {suffix or '(no suffix)'!r}", path,
-                   hint=f"use one of {', '.join(SUPPORTED_SUFFIXES)}")
+                   hint=f"use one of {', '.join(SUPPORTED_SUFFIXES)} (CSV/TSV/TXT also gzipped, e.g. .csv.gz)")
     if path.stat().st_size == 0:
         raise _err("the file is empty", path, hint="check that the export finished")
     kind = _norm_kind(kind, path)

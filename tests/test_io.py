@@ -320,3 +320,11 @@ def test_transposed_layout_one_column_per_sample(tmp_path, rng, quiet):
         read_spectra(p)
     t = read_spectra(p, drop_bad_rows=True)
     assert list(t.ids) == ["soil_A", "soil_C"] and t.detection["dropped_ids"] == ["soil_B"]
+
+
+def test_gzipped_csv(tmp_path, rng, quiet):
+    R = soil_reflectance(WL10, 4, rng)
+    p = wide_csv(tmp_path / "s.csv.gz", WL10.astype(int), R, {"id": list("abcd"), "soc_pct": [1, 2, 3, 4]})
+    t = read_spectra(p)
+    np.testing.assert_allclose(t.values, R, rtol=1e-6)
+    np.testing.assert_allclose(t.soc_g_kg, [10, 20, 30, 40])
