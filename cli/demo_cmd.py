@@ -28,8 +28,10 @@ def register(app: typer.Typer) -> None:
         out = prepare_run_dir(out, force=force)
         note("socspec demo uses SIMULATED spectra (linear mixtures of the endmember library + a planted SOC spectrum)")
         wl = np.arange(400.0, 2451.0, 10.0)
-        lib = simulate_lab_spectra(n=400, n_unlabelled=200, regions=3, seed=0, wavelength_nm=wl)
-        new = simulate_lab_spectra(n=60, regions=3, seed=1, wavelength_nm=wl)
+        # one simulation (same regions, same mineralogy); 60 labelled scans kept aside as "new scans"
+        allsim = simulate_lab_spectra(n=460, n_unlabelled=200, regions=3, seed=0, wavelength_nm=wl)
+        lib = allsim.subset(np.r_[0:400, 460:660])
+        new = allsim.subset(np.arange(400, 460))
         # a "moist" batch: darker with added water bands — should be flagged out of distribution
         moist = new.subset(np.arange(30))
         water = 0.08 * np.exp(-0.5 * ((wl - 1450) / 40) ** 2) + 0.12 * np.exp(-0.5 * ((wl - 1940) / 50) ** 2)

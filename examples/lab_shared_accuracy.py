@@ -1,0 +1,101 @@
+"""Seed-003 model vs PLSR on the real lab libraries in ../shared/data/lab (random 60:40 splits).
+
+    python examples/lab_shared_accuracy.py                       # all sets, seeds 0 1 2, physics + ann
+    python examples/lab_shared_accuracy.py --sets geeves_nsw_vic --seeds 0 1 2 3 --epochs 1000 --json out.json
+
+For each set and seed s: split the labelled scans 60:40 with seed s, train ``LabSOCModel`` (each
+decoder) and a CV-tuned PLSR on absorbance of the same model inputs, report test R², RMSE (g/kg)
+and the reconstruction MRMSE (reflectance %) as mean ± sd over seeds. Reads ../shared, never copies it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--shared", type=Path, default=REPO.parent / "shared")
+    ap.add_argument("--sets", nargs="*", default=["geeves_nsw_vic", "nirsoil_belgium", "limesoda_SSP_460",
+                                                  "limesoda_SL_125"])
+    ap.add_argument("--decoders", nargs="*", default=["physics", "ann"])
+    ap.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
+    ap.add_argument("--epochs", type=int, default=1000)
+    ap.add_argument("--hidden", type=int, default=512)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--batch-size", type=int, default=None)
+    ap.add_argument("--weight-decay", type=float, default=0.0)
+    ap.add_argument("--patience", type=int, default=100)
+    ap.add_argument("--step", type=float, default=None, help="model grid step (nm); default: the data's")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args(argv)
+
+    from socspec.io import read_spectra
+    from socspec.lab import LabSOCModel, PLSBaseline
+    from socspec.lab.metrics import mean_sd, mrmse_percent, regression_metrics
+    from socspec.lab.workflow import random_split
+
+    results = {}
+    for name in args.sets:
+        path = args.shared / "data" / "lab" / name / f"{name}.csv"
+        if not path.exists():
+            print(f"skip {name}: {path} not found")
+            continue
+        table = read_spectra(path)
+        table = table.subset(table.labelled_mask())
+        rows = {d: [] for d in args.decoders}
+        rows["pls"] = []
+        for s in args.seeds:
+            tr_idx, te_idx = random_split(table, 0.4, s)
+            train, test = table.subset(tr_idx), table.subset(te_idx)
+            absorb = None
+            for dec in args.decoders:
+                t = time.perf_counter()
+                m = LabSOCModel(decoder=dec, hidden=args.hidden, epochs=args.epochs, lr=args.lr, seed=s,
+                                batch_size=args.batch_size, weight_decay=args.weight_decay,
+                                patience=args.patience or None, step_nm=args.step, progress=False).fit(train)
+                met = regression_metrics(test.soc_g_kg, m.predict(test))
+                xte = m.model_inputs(test)
+                met["mrmse"] = mrmse_percent(xte, m._reconstruct_x(xte)) if dec != "none" else float("nan")
+                met["seconds"] = time.perf_counter() - t
+                met["best_epoch"] = m.best_epoch_
+                rows[dec].append(met)
+                print(f"{name:18s} seed {s} {dec:8s} R² {met['r2']:.3f} RMSE {met['rmse']:.2f} g/kg "
+                      f"MRMSE {met['mrmse']:.2f} % ({met['seconds']:.0f} s, best epoch {m.best_epoch_})", flush=True)
+                if absorb is None:
+                    absorb = lambda x: -np.log10(np.clip(x, 1e-6, None))  # noqa: E731
+                    pls = PLSBaseline(seed=s).fit(absorb(m.model_inputs(train)), train.soc_g_kg)
+                    pm = regression_metrics(test.soc_g_kg, pls.predict(absorb(xte)))
+                    pm["n_components"] = pls.n_components_
+                    rows["pls"].append(pm)
+                    print(f"{name:18s} seed {s} {'pls':8s} R² {pm['r2']:.3f} RMSE {pm['rmse']:.2f} g/kg "
+                          f"({pls.n_components_} components)", flush=True)
+        results[name] = {who: {"runs": r, **{k: mean_sd([x[k] for x in r]) for k in ("r2", "rmse", "mrmse")
+                                             if r and k in r[0]}} for who, r in rows.items()}
+
+    print(f"\nTest set, random 60:40, seeds {args.seeds}, {args.epochs} epochs, H = {args.hidden}")
+    print(f"{'set':18s} {'method':8s} {'R²':>16s} {'RMSE g/kg':>16s} {'MRMSE %':>16s}")
+    for name, res in results.items():
+        for who, r in res.items():
+            cells = []
+            for k in ("r2", "rmse", "mrmse"):
+                v = r.get(k)
+                cells.append("—".rjust(16) if v is None or not np.isfinite(v["mean"])
+                             else f"{v['mean']:.3f} ± {v['sd']:.3f}".rjust(16))
+            print(f"{name:18s} {who:8s} " + " ".join(cells))
+    if args.json:
+        args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "results": results},
+                                        indent=2, default=float) + "\n")
+        print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
