@@ -40,7 +40,7 @@ _TARGET_NAMES = {"soc_g_kg": "g/kg", "oc": "g/kg", "soc": None, "organic_carbon"
                  "soc_percent": "percent", "soc_pct": "percent", "oc_percent": "percent",
                  "soc_fraction": "fraction"}
 # columns never used as default features (ids, LUCAS bookkeeping and free text)
-_NOT_FEATURES_PREFIX = ("oid_", "nuts_")
+_NOT_FEATURES_PREFIX = ("oid_", "nuts_", "latent_")  # latent_ = simulator truth
 _NOT_FEATURES_SUFFIX = ("_desc",)
 
 
