@@ -689,11 +689,15 @@ class SpectralPreprocessor:
                 if grids is None:
                     tgt = self._resolve_resample(params, table.wavelength_nm)
                     self._grids.append(tgt)
+                    self._windows.append((float(tgt[0]), float(tgt[-1])))
                 else:
                     tgt = grids[i_grid]
                 i_grid += 1
                 table = resample(table, tgt, params.get("fwhm_nm"), params.get("method", "auto"))
             elif key == "sensor":
+                if grids is None:
+                    c, w, _ = sensor_bands(params.get("sensor", "sentinel2"))
+                    self._windows.append((float((c - w / 2).min()), float((c + w / 2).max())))
                 table = resample_to_sensor(table, params.get("sensor", "sentinel2"))
             elif key == "absorbance":
                 table = to_absorbance(table)
@@ -718,22 +722,22 @@ class SpectralPreprocessor:
         return lo, hi
 
     def fit(self, table: SpectralTable, y=None) -> "SpectralPreprocessor":
-        self._grids = []
+        self._grids, self._windows = [], []
         self.wavelength_nm_in_ = table.wavelength_nm.copy()
         lo, hi = self._required_window(table.wavelength_nm)
-        # Snap the window to the grid points actually read.
         wl = table.wavelength_nm
-        inside = wl[(wl >= lo - 1e-9) & (wl <= hi + 1e-9)]
+        inside = wl[(wl >= lo - 1e-9) & (wl <= hi + 1e-9)]  # the grid points actually read
         out = self._apply(table, None)
-        if self._grids:
-            first = self._grids[0]
-            inside = first
-        self.required_window_nm_ = (float(inside[0]), float(inside[-1])) if inside.size else (lo, hi)
+        if self._windows:  # the first resample / sensor step decides what the input must cover
+            self.required_window_nm_ = self._windows[0]
+        else:
+            self.required_window_nm_ = (float(inside[0]), float(inside[-1])) if inside.size else (lo, hi)
         self.resample_grids_ = [g.copy() for g in self._grids]
+        self.regrids_ = bool(self._windows)
         self.kind_in_ = table.kind
         self.kind_out_ = out.kind
         self.wavelength_nm_out_ = out.wavelength_nm.copy()
-        del self._grids
+        del self._grids, self._windows
         return self
 
     def fit_transform(self, table: SpectralTable, y=None) -> SpectralTable:
@@ -749,7 +753,7 @@ class SpectralPreprocessor:
                 f"spectra cover {_window_text(table.wavelength_nm)} but the model's preprocessing "
                 f"needs {lo:g}–{hi:g} nm", path=table.source,
                 hint="supply spectra measured over the model's window, or retrain on a window both cover")
-        if not self.resample_grids_:
+        if not self.regrids_:
             wl = table.wavelength_nm
             got = wl[(wl >= lo - 1e-9) & (wl <= hi + 1e-9)]
             ref = self.wavelength_nm_in_
@@ -776,7 +780,7 @@ class SpectralPreprocessor:
             d["fitted"] = {
                 "wavelength_nm_in": self.wavelength_nm_in_.tolist(),
                 "required_window_nm": list(self.required_window_nm_),
-                "resample_grids": [g.tolist() for g in self.resample_grids_],
+                "resample_grids": [g.tolist() for g in self.resample_grids_], "regrids": self.regrids_,
                 "kind_in": self.kind_in_, "kind_out": self.kind_out_,
                 "wavelength_nm_out": self.wavelength_nm_out_.tolist(),
             }
@@ -793,6 +797,7 @@ class SpectralPreprocessor:
             obj.wavelength_nm_in_ = np.asarray(f["wavelength_nm_in"], dtype=np.float64)
             obj.required_window_nm_ = tuple(float(x) for x in f["required_window_nm"])
             obj.resample_grids_ = [np.asarray(g, dtype=np.float64) for g in f["resample_grids"]]
+            obj.regrids_ = bool(f.get("regrids", obj.resample_grids_))
             obj.kind_in_ = f["kind_in"]
             obj.kind_out_ = f["kind_out"]
             obj.wavelength_nm_out_ = np.asarray(f["wavelength_nm_out"], dtype=np.float64)

@@ -252,3 +252,14 @@ def test_merge_real_lab_libraries(lab_data_dir):
     assert np.all(np.isfinite(merged.values)) and 0 < merged.values.min() and merged.values.max() < 1.5
     assert set(merged.meta["library"]) == {f.stem for f in files}
     np.testing.assert_allclose(merged.soc_g_kg, np.concatenate([t.soc_g_kg for t in tables]))
+
+
+def test_preprocessor_sensor_chain_needs_only_the_band_range():
+    pre = pp.SpectralPreprocessor([("sensor", {"sensor": "sentinel2"})]).fit(linear_table())
+    lo, hi = pre.required_window_nm_
+    assert lo == pytest.approx(442.7 - 10.5) and hi == pytest.approx(2202.4 + 87.5)
+    narrower = pp.trim(linear_table(np.arange(400.0, 2400.0, 3.0)), 400, 2400)  # other instrument
+    out = pp.SpectralPreprocessor.from_dict(pre.to_dict()).transform(narrower)
+    np.testing.assert_allclose(out.values, pre.transform(linear_table()).values, atol=1e-4)
+    with pytest.raises(SocspecInputError, match="needs 432.2–2289.9 nm"):
+        pre.transform(pp.trim(linear_table(source="vnir.csv"), 350, 1100))
