@@ -155,6 +155,11 @@ class EndmemberLibrary:
         return (f"EndmemberLibrary({self.n_endmembers} endmembers × {wl.size} wavelengths, "
                 f"{wl[0]:g}–{wl[-1]:g} nm: {', '.join(self.names[:6])}{' …' if self.n_endmembers > 6 else ''})")
 
+    def to_frame(self) -> pd.DataFrame:
+        """One row per endmember: mineral, density_g_cm3, size_r_nm, rho_r_mg_m2, source."""
+        return pd.DataFrame({"mineral": self.names, "density_g_cm3": self.density_g_cm3,
+                             "size_r_nm": self.size_r_nm, "rho_r_mg_m2": self.rho_r, "source": self.sources})
+
     def _replace(self, **kw) -> "EndmemberLibrary":
         d = dict(names=self.names, wavelength_nm=self.wavelength_nm, spectra=self.spectra,
                  density_g_cm3=self.density_g_cm3, size_r_nm=self.size_r_nm, sources=self.sources,

@@ -31,6 +31,9 @@ def test_default_library_contents(default_lib):
     i = lib.names.index("hematite")
     assert lib.rho_r[i] == pytest.approx(5.26 * 0.6715, rel=1e-3)
     assert all("synthetic" in s for s in lib.sources)
+    frame = lib.to_frame()
+    assert frame.shape == (lib.n_endmembers, 5)
+    np.testing.assert_allclose(frame.rho_r_mg_m2, lib.rho_r)
 
 
 def test_default_cell_volumes_follow_from_cell_parameters():
