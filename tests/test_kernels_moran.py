@@ -174,3 +174,10 @@ def test_permutations_uniform(nbits):
     counts = np.unique(codes, return_counts=True)[1]
     assert counts.size == 24
     assert chisquare(counts).pvalue > 1e-4
+
+
+def test_weights_reject_self_and_duplicate_neighbours():
+    with pytest.raises(ValueError, match="row 1 .* self-neighbour"):
+        SpatialWeights(np.array([0, 1, 2]), np.array([1, 1]), np.ones(2), 2)
+    with pytest.raises(ValueError, match="row 0 .* duplicate"):
+        SpatialWeights(np.array([0, 2, 3]), np.array([1, 1, 0]), np.ones(3), 2)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numba as nb
 import numpy as np
 
 from .neighbours import haversine_knn, haversine_radius, spatial_order
@@ -62,6 +63,11 @@ class SpatialWeights:
             raise ValueError(f"neighbour indices must lie in [0, {self.n - 1}]")
         if not np.all(np.isfinite(w)):
             raise ValueError("weights contain NaN/inf")
+        if self.indices.size:
+            bad_row, kind = _bad_entry(self.indptr, self.indices)
+            if bad_row >= 0:
+                what = "a self-neighbour (i, i)" if kind == 1 else "a duplicate neighbour"
+                raise ValueError(f"row {bad_row} of the weights has {what}; not allowed in spatial weights")
         if self.transform == "b":
             w[:] = 1.0
         elif self.transform == "r":
@@ -118,12 +124,14 @@ class SpatialWeights:
         """(s0, s1, s2) -- see the class docstring."""
         if self._moments is None:
             n = self.n
-            rows = np.repeat(np.arange(n, dtype=np.int64), self.cardinalities)
             s0 = float(self.weights.sum())
-            m = self.to_scipy()
-            sym = (m + m.T).tocoo()
-            s1 = 0.5 * float(np.sum(sym.data**2))
-            row_sum = np.bincount(rows, weights=self.weights, minlength=n)
+            # on the spatially relabelled CSR: row j of a neighbour is then close in memory
+            _, ip, ix, wx = _relabelled(np.zeros(n), self)
+            cross = _cross_sum(ip, ix, wx)
+            # s1 = 1/2 sum_ij (w_ij + w_ji)^2 = sum_ij w_ij^2 + sum_ij w_ij w_ji (no duplicate entries)
+            s1 = float(np.sum(self.weights**2) + cross)
+            row_sum = np.add.reduceat(self.weights, self.indptr[:-1]) if self.nnz else np.zeros(n)
+            row_sum[self.cardinalities == 0] = 0.0
             col_sum = np.bincount(self.indices, weights=self.weights, minlength=n)
             s2 = float(np.sum((row_sum + col_sum) ** 2))
             self._moments = (s0, s1, s2)
@@ -140,6 +148,80 @@ class SpatialWeights:
     @property
     def s2(self) -> float:
         return self.moments()[2]
+
+
+@nb.njit(cache=True)
+def _bad_entry(indptr, indices):
+    """(row, 1) for a self-neighbour, (row, 2) for a duplicate j in a row, (-1, 0) if clean."""
+    for i in range(indptr.shape[0] - 1):
+        for e in range(indptr[i], indptr[i + 1]):
+            if indices[e] == i:
+                return i, 1
+            for f in range(indptr[i], e):
+                if indices[f] == indices[e]:
+                    return i, 2
+    return -1, 0
+
+
+@nb.njit(parallel=True, cache=True)
+def _cross_sum(indptr, indices, weights):
+    """sum over entries (i, j) of w_ij * w_ji (w_ji found by scanning row j; rows are short)."""
+    n = indptr.shape[0] - 1
+    part = np.zeros(n)
+    for i in nb.prange(n):
+        acc = 0.0
+        for e in range(indptr[i], indptr[i + 1]):
+            j = indices[e]
+            for f in range(indptr[j], indptr[j + 1]):
+                if indices[f] == i:
+                    acc += weights[e] * weights[f]
+                    break
+        part[i] = acc
+    return part.sum()
+
+
+def _relabelled(z, w: SpatialWeights):
+    """z and the CSR arrays relabelled in ``w.locality_order`` (neighbours close in memory).
+
+    Moran's I and its permutation distribution do not depend on the labelling, so working in
+    a spatially sorted order only changes speed (neighbour gathers hit cache).  int32 indices.
+    The relabelled graph is cached on ``w``.
+    """
+    order = getattr(w, "locality_order", None)
+    if w.n >= 2**31 - 1:
+        return z, w.indptr, w.indices, w.weights
+    if order is None:
+        return z, w.indptr, w.indices.astype(np.int32), w.weights
+    cached = w.__dict__.get("_relabel_cache")
+    if cached is None:
+        n = w.n
+        order = np.asarray(order, dtype=np.int64)
+        card = w.cardinalities[order]
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(card, out=indptr[1:])
+        idx, wts = _relabel_csr(w.indptr, w.indices, w.weights, order, indptr)
+        cached = (order, indptr, idx, wts)
+        w.__dict__["_relabel_cache"] = cached
+    order, indptr, idx, wts = cached
+    return z[order], indptr, idx, wts
+
+
+@nb.njit(parallel=True, cache=True)
+def _relabel_csr(indptr, indices, weights, order, new_indptr):
+    n = order.shape[0]
+    inv = np.empty(n, dtype=np.int64)
+    for r in nb.prange(n):
+        inv[order[r]] = r
+    idx = np.empty(indices.shape[0], dtype=np.int32)
+    wts = np.empty(indices.shape[0])
+    for r in nb.prange(n):
+        i = order[r]
+        a = new_indptr[r]
+        for e in range(indptr[i], indptr[i + 1]):
+            idx[a] = inv[indices[e]]
+            wts[a] = weights[e]
+            a += 1
+    return idx, wts
 
 
 def knn_weights(lat_deg, lon_deg, k: int = 8, transform: str = "r") -> SpatialWeights:
