@@ -30,7 +30,7 @@ def version() -> None:
 
 # Command modules; each defines register(app). A module whose optional dependencies are missing
 # (e.g. the remote path on a lab-only install) is skipped, and its commands say so when invoked.
-_COMMAND_MODULES = ("inspect_cmd", "lab_cmd", "ood_cmd", "remote_cmd", "demo_cmd")
+_COMMAND_MODULES = ("inspect_cmd", "merge_cmd", "lab_cmd", "ood_cmd", "remote_cmd", "demo_cmd")
 
 for _name in _COMMAND_MODULES:
     try:
