@@ -466,8 +466,11 @@ def _finish_arrow(raw: _Raw, table: pa.Table, spec_set: set[int], path: Path, st
         for batch in table.select(spec_cols).to_batches():
             k = batch.num_rows
             block = values[r0:r0 + k]
-            for j in range(m):
-                block[:, j] = batch.column(j).to_numpy(zero_copy_only=False)
+            try:  # row-major tensor built in C++ (pyarrow ≥ 15), nulls → NaN
+                block[:] = np.asarray(batch.to_tensor(null_to_nan=True, row_major=True))
+            except (AttributeError, TypeError, pa.ArrowNotImplementedError):
+                for j in range(m):
+                    block[:, j] = batch.column(j).to_numpy(zero_copy_only=False)
             r0 += k
     else:
         values = np.empty((n, m), dtype=np.float32, order="F")
