@@ -226,11 +226,10 @@ def _relabel_csr(indptr, indices, weights, order, new_indptr):
 
 def knn_weights(lat_deg, lon_deg, k: int = 8, transform: str = "r") -> SpatialWeights:
     """kNN weights from haversine neighbours (self excluded); row-standardised by default (w_ij = 1/k)."""
-    idx, _ = haversine_knn(lat_deg, lon_deg, k)
+    idx, _, order = haversine_knn(lat_deg, lon_deg, k, return_order=True)
     n = idx.shape[0]
     indptr = np.arange(0, n * k + 1, k, dtype=np.int64)
-    return SpatialWeights(indptr, idx.ravel(), np.ones(n * k), n, transform=transform,
-                          locality_order=spatial_order(lat_deg, lon_deg))
+    return SpatialWeights(indptr, idx.ravel(), np.ones(n * k), n, transform=transform, locality_order=order)
 
 
 def distance_band_weights(lat_deg, lon_deg, threshold_km: float, binary: bool = True, alpha: float = -1.0,
