@@ -29,7 +29,7 @@ class XGBoostBaseline(BaseEstimator, RegressorMixin):
     # (400 trees, η = 0.05, subsample 0.8) reach R² ≈ 0.37 — see examples/remote_lucas_baseline.py.
     def __init__(self, n_estimators: int = 100, learning_rate: float = 0.3, max_depth: int = 6,
                  subsample: float = 1.0, colsample_bytree: float = 1.0, min_child_weight: float = 1.0,
-                 max_cat_to_onehot: int = 1, n_jobs: int = 2, random_state: int = 0):
+                 max_cat_to_onehot: int = 1, n_jobs: int | None = None, random_state: int = 0):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.max_depth = max_depth
@@ -50,9 +50,14 @@ class XGBoostBaseline(BaseEstimator, RegressorMixin):
             max_depth=self.max_depth, subsample=self.subsample,
             colsample_bytree=self.colsample_bytree, min_child_weight=self.min_child_weight,
             max_cat_to_onehot=self.max_cat_to_onehot, tree_method="hist",
-            enable_categorical=True, n_jobs=self.n_jobs, random_state=self.random_state)
+            enable_categorical=True, n_jobs=self._threads(len(X)), random_state=self.random_state)
         self.model_.fit(self._align(X), np.asarray(y, dtype=np.float64))
         return self
+
+    def _threads(self, n_rows: int) -> int:
+        # n_jobs=None: 2 threads from 5000 rows up; below that OpenMP synchronisation per tree
+        # costs more than it saves (10× slower on a busy 2-core machine, measured)
+        return self.n_jobs if self.n_jobs is not None else (2 if n_rows >= 5000 else 1)
 
     def _align(self, X):
         # categories unseen in training map to NaN (missing) instead of shifting the codes

@@ -256,7 +256,7 @@ def write_corpus(corpus: Corpus, out_dir, *, chips_format: str = "npz") -> dict:
                 with h5py.File(tmp, "w") as fh:
                     fh["ids"] = ids
                     for k, v in corpus.chips.items():
-                        fh.create_dataset(k, data=v, compression="gzip", compression_level=4)
+                        fh.create_dataset(k, data=v, compression="gzip", compression_opts=4)
             written["chips"] = out / "chips.h5"
         elif chips_format == "npz":
             with atomic_path(out / "chips.npz") as tmp:

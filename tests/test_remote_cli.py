@@ -1,0 +1,50 @@
+"""fit-remote / simulate-remote end to end on small synthetic corpora."""
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from socspec_cli.main import app
+
+runner = CliRunner()
+
+
+def test_simulate_then_fit_remote(tmp_path):
+    sim = tmp_path / "sim"
+    res = runner.invoke(app, ["simulate-remote", "--out", str(sim), "--n", "240", "--seed", "1",
+                              "--chip-size", "4"])
+    assert res.exit_code == 0, res.output
+    assert {"points.csv", "chips.npz", "README.txt"} <= {p.name for p in sim.iterdir()}
+    run = tmp_path / "run"
+    res = runner.invoke(app, ["fit-remote", "--data", str(sim / "points.csv"), "--chips",
+                              str(sim / "chips.npz"), "--out", str(run), "--cv", "spatial",
+                              "--block-deg", "1", "--folds", "4", "--quiet", "--region", "europe"])
+    assert res.exit_code == 0, res.output
+    m = json.loads((run / "metrics.json").read_text())
+    for model in ("xgboost", "random_forest"):
+        assert {"r2", "rmse", "mae", "mape", "ccc", "moran_i_residuals"} <= set(m[model])
+        assert len(m[model]["per_fold"]) == 4 and m[model]["r2"] > 0.2
+    assert m["data"]["simulated"] is True and m["data"]["n"] == 240
+    assert "latent_soc_field" not in m["data"]["features"]
+    assert m["cv"]["scheme"] == "spatial" and sum(m["cv"]["fold_sizes"]) == 240
+    for f in ("predictions.csv", "pred_vs_obs.png", "residual_map_xgboost.png"):
+        assert (run / f).stat().st_size > 0
+    # an existing run directory is not overwritten without --force
+    res = runner.invoke(app, ["fit-remote", "--data", str(sim / "points.csv"), "--out", str(run)])
+    assert res.exit_code == 2 and "--force" in res.output and "Traceback" not in res.output
+
+
+def test_fit_remote_without_data_says_simulated_loudly(tmp_path):
+    res = runner.invoke(app, ["fit-remote", "--out", str(tmp_path / "r"), "--n-sim", "200",
+                              "--cv", "random", "--folds", "3", "--models", "xgboost", "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert "SIMULATED" in res.output
+    m = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert m["data"]["simulated"] is True and "random_forest" not in m
+
+
+def test_fit_remote_region_without_points(tmp_path):
+    res = runner.invoke(app, ["fit-remote", "--out", str(tmp_path / "r"), "--n-sim", "200",
+                              "--region", "africa"])
+    assert res.exit_code == 2 and "no points inside region 'africa'" in res.output
+    assert "Traceback" not in res.output
