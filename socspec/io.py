@@ -784,7 +784,7 @@ def read_spectra(path, *, kind=None, percent=None, wavelength_unit=None, carbon_
         suffix = suffixes[-2]  # gzip-compressed text: pyarrow decompresses by the .gz extension
     if suffix not in SUPPORTED_SUFFIXES:
         raise _err(f"unsupported file type {suffix or '(no suffix)'!r}", path,
-                   hint=f"use one of {', '.join(SUPPORTED_SUFFIXES)} (CSV/TSV/TXT also gzipped, e.g. .csv.gz)")
+                   hint=f"use one of {', '.join(SUPPORTED_SUFFIXES)} (CSV/TSV/TXT also gzipped, e.g. .csv.gz); save Excel sheets as CSV")
     if path.stat().st_size == 0:
         raise _err("the file is empty", path, hint="check that the export finished")
     kind = _norm_kind(kind, path)
