@@ -83,8 +83,10 @@ def fit_remote(
         raise SocspecInputError(f"no points inside region {reg.name!r} ({n_all} read)",
                                 path=data, hint="check --region/--bbox/--polygon and lat/lon")
     load_s = time.perf_counter() - t0
-    echo(f"{len(corpus)} of {n_all} points in region {reg.name}"
-         + (f" (SOC ≤ {max_soc:g} g/kg)" if max_soc is not None else ""))
+    n_read = corpus.meta.get("n_read", n_all)
+    echo(f"{len(corpus)} points in region {reg.name} ({n_read} read"
+         + (f"; {corpus.meta.get('n_dropped_above_max_soc', 0)} above {max_soc:g} g/kg dropped"
+            if max_soc is not None and data is not None else "") + ")")
     res = evaluate(corpus, features=_csv_list(features), models=tuple(_csv_list(models) or ()),
                    scheme=cv, n_folds=folds, block_deg=block_deg, block_km=block_km, seed=seed,
                    progress=not quiet and sys.stderr.isatty())
