@@ -48,3 +48,48 @@ def test_fit_remote_region_without_points(tmp_path):
                               "--region", "africa"])
     assert res.exit_code == 2 and "no points inside region 'africa'" in res.output
     assert "Traceback" not in res.output
+
+
+class _MeanStdModel:
+    """Corpus-level model (the SpTGNN hook): predicts the training mean with a Gaussian spread."""
+
+    uses_corpus = True
+
+    def get_params(self, deep=False):
+        return {}
+
+    def set_params(self, **p):
+        return self
+
+    def fit(self, corpus):
+        import numpy as np
+
+        assert corpus.chips is None or "s2" in corpus.chips
+        self.mean_, self.std_ = float(np.mean(corpus.soc_g_kg)), float(np.std(corpus.soc_g_kg))
+        return self
+
+    def predict(self, corpus):
+        import numpy as np
+
+        n = len(corpus)
+        return np.full(n, self.mean_), np.full(n, self.std_)
+
+
+def test_registered_corpus_model_gets_uncertainty_metrics():
+    import numpy as np
+
+    from socspec.remote import MODELS, evaluate, register_model, simulate_corpus
+
+    register_model("mean_std", lambda seed: _MeanStdModel())
+    try:
+        c = simulate_corpus(n=150, seed=0, chip_size=4)
+        res = evaluate(c, models=("mean_std",), scheme="random", n_folds=3)
+    finally:
+        MODELS.pop("mean_std")
+    m = res["metrics"]["mean_std"]
+    assert m["r2"] < 0.05 and 0.0 <= m["coverage_90"] <= 1.0 and 0.0 <= m["ece"] <= 0.5
+    p = res["predictions"]
+    assert {"pred_mean_std", "std_mean_std"} <= set(p.columns)
+    # each fold predicts its training mean: all predictions in a fold are equal
+    for k in range(3):
+        assert np.ptp(p.loc[p.fold == k, "pred_mean_std"]) == 0

@@ -43,6 +43,10 @@ class _CorpusAdapter:
             setattr(self, k, v)
         return self
 
+    def __sklearn_clone__(self):
+        # share the corpus (chips can be large) instead of deep-copying it per fold
+        return _CorpusAdapter(self.model, self.corpus)
+
     def fit(self, X, y):
         from sklearn.base import clone
 
