@@ -65,3 +65,19 @@ def test_seeded_and_validated():
     assert np.array_equal(a.soc_g_kg, b.soc_g_kg)
     with pytest.raises(ValueError, match="atlantis"):
         simulate_corpus(n=100, regions=("atlantis",))
+
+
+def test_random_fourier_field_has_exponential_covariance():
+    from socspec.remote.simulate import _unit_xyz_km, gaussian_random_field
+
+    rng = np.random.default_rng(0)
+    lat, lon = rng.uniform(45, 52, 120), rng.uniform(0, 10, 120)
+    draws = np.stack([gaussian_random_field(lat, lon, 150.0, rng, standardize=False)
+                      for _ in range(400)])
+    emp = draws.T @ draws / len(draws)
+    x = _unit_xyz_km(lat, lon)
+    d = np.sqrt(((x[:, None] - x[None]) ** 2).sum(-1))
+    for lo, hi in [(0, 60), (60, 150), (150, 400)]:
+        sel = (d >= lo) & (d < hi)
+        assert emp[sel].mean() == pytest.approx(np.exp(-d[sel] / 150.0).mean(), abs=0.06)
+    assert np.diag(emp).mean() == pytest.approx(1.0, abs=0.1)

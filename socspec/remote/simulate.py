@@ -66,11 +66,13 @@ def _unit_xyz_km(lat_deg, lon_deg) -> np.ndarray:
                                        np.sin(la)], axis=1)
 
 
-def gaussian_random_field(lat_deg, lon_deg, range_km: float, rng, n_features: int = 2000):
+def gaussian_random_field(lat_deg, lon_deg, range_km: float, rng, n_features: int = 2000,
+                          standardize: bool = True):
     """Zero-mean unit-variance GRF at the points, covariance ≈ exp(−chord_km / range_km).
 
     Random Fourier features: ω ~ t₁(0, I/ℓ²) in 3-D (z/√g, z ~ N(0, I/ℓ²), g ~ χ²₁).
-    Returns (n,) standardised to mean 0, sd 1 over the points.
+    Returns (n,); with ``standardize`` rescaled to mean 0, sd 1 over the points (this removes
+    the draw's regional mean, so sample covariances then sit below exp(−d/ℓ)).
     """
     x = _unit_xyz_km(np.asarray(lat_deg, float), np.asarray(lon_deg, float))
     if range_km <= 0:
@@ -81,7 +83,7 @@ def gaussian_random_field(lat_deg, lon_deg, range_km: float, rng, n_features: in
         omega = z / np.sqrt(g)
         b = rng.uniform(0, 2 * np.pi, n_features)
         v = np.sqrt(2.0 / n_features) * np.cos(x @ omega.T + b).sum(axis=1)
-    return (v - v.mean()) / (v.std() + 1e-12)
+    return (v - v.mean()) / (v.std() + 1e-12) if standardize else v
 
 
 def _zs(v):
