@@ -171,18 +171,21 @@ def _topk_candidates(x, indptr, cand, k):
     return out_i, out_s
 
 
-def spectral_knn(features, k: int = 8, block_rows: int = 2048):
+def spectral_knn(features, k: int = 8, block_rows: int | None = None):
     """Global cosine kNN (self excluded): indices (n, k) int64 and cosine similarity (n, k), best first.
 
     Rows are L2-normalised once; similarities of a block of rows against all rows are one BLAS
     product (block_rows, d) @ (d, n); a numba kernel keeps each row's top k (ties by index).
     Same neighbours as NearestNeighbors(algorithm="brute", metric="cosine").
+    ``block_rows`` defaults to a ~64 MB similarity block.
     """
     x = _unit_rows(features)
     n = x.shape[0]
     k = int(k)
     if not 1 <= k <= n - 1:
         raise ValueError(f"k={k} is invalid for {n} rows: need 1 <= k <= {n - 1}")
+    if block_rows is None:
+        block_rows = int(np.clip(2**26 // (8 * n), 64, 4096))
     out_i = np.empty((n, k), dtype=np.int64)
     out_s = np.empty((n, k))
     xt = np.ascontiguousarray(x.T)

@@ -25,6 +25,7 @@ import numba as nb
 import numpy as np
 from scipy import stats
 
+from ._threads import threads_for
 from .weights import SpatialWeights, _relabelled
 
 __all__ = ["MoranResult", "LocalMoranResult", "morans_i", "local_morans_i"]
@@ -291,7 +292,8 @@ def morans_i(y, w: SpatialWeights, permutations: int = 999, seed: int = 0) -> Mo
     s0, s1, s2 = w.moments()
     if s0 == 0:
         raise ValueError("weights are all zero (every point an island): Moran's I undefined")
-    num = float(z @ _lag(z, w.indptr, w.indices, w.weights))
+    with threads_for(2.0 * (n + w.nnz)):
+        num = float(z @ _lag(z, w.indptr, w.indices, w.weights))
     I = n / s0 * num / zz
     EI = -1.0 / (n - 1)
     n2, s02 = n * n, s0 * s0
@@ -308,7 +310,8 @@ def morans_i(y, w: SpatialWeights, permutations: int = 999, seed: int = 0) -> Mo
                       p_rand=_two_sided_normal(z_rand), n=n, permutations=int(permutations))
     if permutations:
         nchunks = max(1, min((int(permutations) + 3) // 4, 4 * max(1, nb.get_num_threads())))
-        zr, indptr, idx, weights = _relabelled(z, w)
+        with threads_for(4.0 * (n + w.nnz)):
+            zr, indptr, idx, weights = _relabelled(z, w)
         card = np.diff(indptr)
         first = weights[np.minimum(indptr[:-1], max(w.nnz - 1, 0))] if w.nnz else np.zeros(n)
         row_w = np.where(card > 0, first, 0.0)
@@ -318,7 +321,8 @@ def morans_i(y, w: SpatialWeights, permutations: int = 999, seed: int = 0) -> Mo
             wts = weights
         # scatter shuffle once the permuted array outgrows the L2 cache (~1k values per bucket)
         nbits = 0 if n < 65536 else min(16, int(np.log2(n / 1024)))
-        nums = _global_perm_numerators(zr, indptr, idx, wts, int(permutations), int(seed) & (2**63 - 1), nchunks, nbits)
+        with threads_for(2.0 * permutations * (n + w.nnz)):
+            nums = _global_perm_numerators(zr, indptr, idx, wts, int(permutations), int(seed) & (2**63 - 1), nchunks, nbits)
         sim = n / s0 * nums / zz
         larger = int(np.sum(sim >= I))
         if permutations - larger < larger:
@@ -338,14 +342,16 @@ def local_morans_i(y, w: SpatialWeights, permutations: int = 999, seed: int = 0)
     n = z.size
     if permutations and np.any(w.cardinalities > n - 1):
         raise ValueError("a point has more neighbours than other points; cannot permute")
-    lag = _lag(z, w.indptr, w.indices, w.weights)
+    with threads_for(2.0 * (n + w.nnz)):
+        lag = _lag(z, w.indptr, w.indices, w.weights)
     scale = (n - 1) / zz
     Is = scale * z * lag
     zp, lp = z > 0, lag > 0
     q = np.where(zp & lp, 1, np.where(~zp & lp, 2, np.where(~zp & ~lp, 3, 4))).astype(np.int64)
     p_sim = None
     if permutations:
-        larger = _local_perm_larger(z, Is, w.indptr, w.indices, w.weights, scale, int(permutations),
+        with threads_for(4.0 * permutations * w.nnz):
+            larger = _local_perm_larger(z, Is, w.indptr, w.indices, w.weights, scale, int(permutations),
                                     int(seed) & (2**63 - 1))
         low = (permutations - larger) < larger
         larger = np.where(low, permutations - larger, larger)

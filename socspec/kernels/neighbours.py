@@ -22,6 +22,8 @@ import math
 import numba as nb
 import numpy as np
 
+from ._threads import threads_for
+
 EARTH_RADIUS_KM = 6371.0088
 
 __all__ = [
@@ -411,6 +413,11 @@ def haversine_knn(lat_deg, lon_deg, k: int, query_lat=None, query_lon=None, *, p
             f"k={k} is invalid for {n} points: need 1 <= k <= {limit}"
             + (" (k >= n: a point is not its own neighbour)" if is_self else "")
         )
+    with threads_for(40.0 * (n + qlat.size * k)):
+        return _knn_impl(lat, lon, qlat, qlon, qself, is_self, k, points_per_cell, return_order)
+
+
+def _knn_impl(lat, lon, qlat, qlon, qself, is_self, k, points_per_cell, return_order):
     xyz = latlon_to_unit(lat, lon)
     qxyz = xyz if is_self else latlon_to_unit(qlat, qlon)
     grid = _Grid(xyz, points_per_cell=points_per_cell)
@@ -440,6 +447,11 @@ def haversine_radius(lat_deg, lon_deg, radius_km: float, query_lat=None, query_l
     # point; the exact haversine test below decides membership
     c = 2.0 * math.sin(theta / 2.0)
     c2 = (c * (1 + 1e-9) + 1e-12) ** 2
+    with threads_for(60.0 * (lat.size + qlat.size)):
+        return _radius_impl(lat, lon, qlat, qlon, qself, is_self, r, c2)
+
+
+def _radius_impl(lat, lon, qlat, qlon, qself, is_self, r, c2):
     xyz = latlon_to_unit(lat, lon)
     qxyz = xyz if is_self else latlon_to_unit(qlat, qlon)
     grid = _Grid(xyz)

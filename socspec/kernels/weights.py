@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numba as nb
 import numpy as np
 
+from ._threads import threads_for
 from .neighbours import haversine_knn, haversine_radius, spatial_order
 
 __all__ = ["SpatialWeights", "knn_weights", "distance_band_weights"]
@@ -126,8 +127,9 @@ class SpatialWeights:
             n = self.n
             s0 = float(self.weights.sum())
             # on the spatially relabelled CSR: row j of a neighbour is then close in memory
-            _, ip, ix, wx = _relabelled(np.zeros(n), self)
-            cross = _cross_sum(ip, ix, wx)
+            with threads_for(10.0 * self.nnz):
+                _, ip, ix, wx = _relabelled(np.zeros(n), self)
+                cross = _cross_sum(ip, ix, wx)
             # s1 = 1/2 sum_ij (w_ij + w_ji)^2 = sum_ij w_ij^2 + sum_ij w_ij w_ji (no duplicate entries)
             s1 = float(np.sum(self.weights**2) + cross)
             row_sum = np.add.reduceat(self.weights, self.indptr[:-1]) if self.nnz else np.zeros(n)
