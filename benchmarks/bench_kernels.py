@@ -159,7 +159,8 @@ def main(argv=None):
              f"best of {a.repeat} runs; reference sklearn NearestNeighbors timed once",
              "cKDTree time excludes the lat/lon -> unit-vector conversion; ours includes validation, "
              "conversion and great-circle km"]
-    res = {"quick": a.quick, "cpu_count": os.cpu_count(), "numba_threads": numba.get_num_threads()}
+    res = {"quick": a.quick, "cpu_count": os.cpu_count(), "numba_threads": numba.get_num_threads(),
+           "load_average_at_start": os.getloadavg()}
     t = time.perf_counter()
     warm_up()
     res["warm_up_seconds"] = time.perf_counter() - t
@@ -171,6 +172,11 @@ def main(argv=None):
         res.update(bench_knn_1m(big, a.repeat))
     if "spectral" not in a.skip:
         res.update(bench_spectral(spec_n, 32, a.repeat))
+    res["load_average_at_end"] = os.getloadavg()
+    if max(res["load_average_at_start"][0], res["load_average_at_end"][0]) > 0.5 * (os.cpu_count() or 1):
+        notes.append(f"machine busy (load average {res['load_average_at_start'][0]:.1f} -> "
+                     f"{res['load_average_at_end'][0]:.1f} on {os.cpu_count()} cores): timings are inflated, "
+                     "parallel kernels most")
     res["notes"] = notes
 
     rows = [
