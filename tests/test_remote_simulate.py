@@ -72,7 +72,7 @@ def test_random_fourier_field_has_exponential_covariance():
 
     rng = np.random.default_rng(0)
     lat, lon = rng.uniform(45, 52, 120), rng.uniform(0, 10, 120)
-    draws = np.stack([gaussian_random_field(lat, lon, 150.0, rng, standardize=False)
+    draws = np.stack([gaussian_random_field(lat, lon, 150.0, rng, n_features=500, standardize=False)
                       for _ in range(400)])
     emp = draws.T @ draws / len(draws)
     x = _unit_xyz_km(lat, lon)
