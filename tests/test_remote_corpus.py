@@ -121,3 +121,21 @@ def test_lucas_columns_and_unit_detected(shared_dir):
     assert len(c.select_region("europe")) == len(c)  # the europe preset holds all LUCAS points
     X = c.feature_frame(["lat", "lon", "LC", "LU"])
     assert str(X["LC"].dtype) == "category" and X["LC"].cat.categories.size > 50
+
+
+def test_parquet_dates_and_bad_date(tmp_path):
+    df = pd.DataFrame({"Point_ID": [11, 12, 13], "latitude": [10.0, -5.0, 0.0],
+                       "longitude": [20.0, 30.0, 35.0], "soc_percent": [1.5, 0.8, None],
+                       "date": ["2019-03-01", "2019-07-15", "2020-01-31"], "LC": ["a", "b", "a"]})
+    p = tmp_path / "pts.parquet"
+    df.to_parquet(p)
+    c = read_corpus(p)
+    assert c.ids.tolist() == ["11", "12", "13"] and c.meta["soc_unit_original"] == "percent"
+    assert c.soc_g_kg[:2].tolist() == [15.0, 8.0] and np.isnan(c.soc_g_kg[2])
+    assert c.points["year"].tolist() == [2019.0, 2019.0, 2020.0]
+    assert c.labelled_mask().tolist() == [True, True, False]
+    assert len(c.select_region("africa")) == 3 and len(c.select_region("europe")) == 0
+    df.loc[1, "date"] = "sometime"
+    df.to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(SocspecInputError, match=r"bad.csv, row 3, column 'date': unreadable date 'sometime'"):
+        read_corpus(tmp_path / "bad.csv")
