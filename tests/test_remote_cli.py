@@ -1,7 +1,6 @@
 """fit-remote / simulate-remote end to end on small synthetic corpora."""
 import json
 
-import pytest
 from typer.testing import CliRunner
 
 from socspec_cli.main import app

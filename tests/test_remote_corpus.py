@@ -1,5 +1,4 @@
 """Corpus reading: LUCAS column detection, chips round trips, and reader errors through the CLI."""
-import json
 
 import numpy as np
 import pandas as pd
