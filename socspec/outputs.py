@@ -17,6 +17,20 @@ import numpy as np
 from .errors import OutputExistsError
 
 
+def _umask_mode() -> int:
+    # mkstemp creates 0600 files; outputs should get the permissions any new file would.
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def _mkstemp_beside(path: Path, prefix: str, suffix: str) -> str:
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
+    os.close(fd)
+    os.chmod(tmp, _umask_mode())
+    return tmp
+
+
 def prepare_run_dir(path, force: bool = False) -> Path:
     """Create ``path`` as an output directory; an existing non-empty one needs ``force=True``."""
     path = Path(path)
@@ -44,8 +58,7 @@ def atomic_write(path, mode: str = "w", **kwargs):
     """``with atomic_write(p) as f: ...`` — the file appears under ``p`` only when complete."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
+    tmp = _mkstemp_beside(path, f".{path.name}.", ".part")
     try:
         with open(tmp, mode, **kwargs) as fh:
             yield fh
@@ -62,8 +75,7 @@ def atomic_path(path):
     ``torch.save(obj, tmp)``); it is renamed to ``path`` when the block completes."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
+    tmp = _mkstemp_beside(path, f".{path.stem}.", path.suffix)
     try:
         yield Path(tmp)
         os.replace(tmp, path)
