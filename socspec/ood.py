@@ -315,6 +315,8 @@ def _region_values(table, region_col: str) -> np.ndarray:
 
     meta = table.meta
     col = region_col if region_col in meta.columns else None
+    if col is None and "region" in meta.columns and (table.detection or {}).get("region_column") == region_col:
+        col = "region"  # the reader mapped the user's column to meta "region"
     if col is None:
         raise SocspecInputError(
             f"no region column {region_col!r} (columns: {', '.join(map(str, meta.columns))})",

@@ -66,6 +66,13 @@ def test_loro_plots(three_regions, tmp_path):
     assert all(p.read_bytes().startswith(b"\x89PNG") for p in paths)
 
 
+def test_loro_accepts_reader_mapped_region_column(three_regions):
+    t = three_regions.copy()
+    t.detection["region_column"] = "site"  # read_spectra(region_col="site") stores it as meta "region"
+    res = leave_one_region_out(t, region_col="site", model_params={}, progress=False, model_factory=fake_factory)
+    assert set(res["loro"]) == {"north", "south", "karst"}
+
+
 def test_loro_needs_region_column(three_regions):
     t = three_regions.copy()
     with pytest.raises(SocspecInputError, match="site"):

@@ -52,6 +52,10 @@ def carbon_metrics(y_true, y_pred) -> dict:
 
 
 def _region_labels(table: SpectralTable, region_col: str) -> np.ndarray:
+    # readers map the user's region column (read_spectra(region_col=...)) to meta "region"
+    if (region_col not in table.meta.columns and "region" in table.meta.columns
+            and (table.detection or {}).get("region_column") == region_col):
+        region_col = "region"
     if region_col not in table.meta.columns:
         raise SocspecInputError(
             f"no region column {region_col!r} (columns: {', '.join(map(str, table.meta.columns))})",
