@@ -90,7 +90,7 @@ def register(app: typer.Typer) -> None:
                               force=force, resume=resume, progress=progress)
         if cv == "region":
             try:
-                from socspec.lab.experiments import leave_one_region_out
+                from socspec.lab.experiments import leave_one_region_out, loro_table, write_loro_plots
             except ImportError:
                 raise SocspecInputError("--cv region is not available yet (socspec.lab.experiments missing)")
             from socspec.outputs import write_json
@@ -99,6 +99,12 @@ def register(app: typer.Typer) -> None:
                                         seeds=tuple(run_seeds), progress=progress)
             metrics.update(loro)
             write_json(Path(out) / "metrics.json", metrics)
+            write_loro_plots(loro, out)  # per-region bars and the f_SOC of every fold (experiment 2)
+            echo("leave-one-region-out (held-out region: R², MRMSE %, AUROC ours vs PCA Q):")
+            echo(loro_table(loro).to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+            t = loro.get("loro_test") or {}
+            if t.get("t") is not None:
+                echo(f"Welch t-test of MRMSE, failing vs generalising regions: t = {t['t']:.3f}, p = {t['p']:.3g}")
         d = metrics["data"]
         echo(f"{d['n_labelled']} labelled spectra ({d['n_train_labelled']} train / {d['n_test']} test), "
              f"{d['n_unlabelled_in_file'] + d['n_unlabelled_extra']} unlabelled; model grid "
