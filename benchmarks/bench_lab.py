@@ -52,8 +52,9 @@ def main(argv=None):
     t0 = time.perf_counter()
     table = simulate_lab_spectra(n=n, regions=5, seed=0, wavelength_nm=wl)
     t_sim = time.perf_counter() - t0
+    # full batch on both sides: the bare reference loop is a full-batch loop
     model = LabSOCModel(decoder=args.decoder, hidden=args.hidden, epochs=args.epochs, patience=None,
-                        device=args.device, progress=False)
+                        batch_size=None, device=args.device, progress=False)
     # set the model up exactly as fit() does, then time the loops
     model.device_ = __import__("socspec.lab.estimator", fromlist=["resolve_device"]).resolve_device(args.device)
     model._set_threads()
@@ -129,7 +130,7 @@ def main(argv=None):
     t = time.perf_counter()
     fit_epochs = min(args.epochs, 3)
     LabSOCModel(decoder=args.decoder, hidden=args.hidden, epochs=fit_epochs, patience=None, device=args.device,
-                progress=False).fit(table)
+                batch_size=None, progress=False).fit(table)
     t_fit = time.perf_counter() - t
 
     res = {

@@ -18,7 +18,7 @@ from _ood_fakes import make_regions, water_bands
 
 lab = pytest.importorskip("socspec.lab.estimator", reason="LabSOCModel (socspec.lab.estimator) not available")
 
-PARAMS = dict(decoder="ann", hidden=64, epochs=150, lr=5e-3, wl_min_nm=1100.0, wl_max_nm=2490.0, step_nm=10.0,
+PARAMS = dict(decoder="ann", hidden=64, epochs=150, lr=5e-3, batch_size=None, wl_min_nm=1100.0, wl_max_nm=2490.0, step_nm=10.0,
               val_fraction=0.25, patience=80, device="cpu", progress=False)
 
 

@@ -120,8 +120,8 @@ class LabSOCModel:
     def __init__(self, decoder: str = "physics", hidden: int = 512, n_latent: int | None = None,
                  endmembers=None, alpha_conversion: bool = True, sigma_soc: float = 0.0041,
                  sigma_reflectance: float = 0.01, wl_min_nm: float = 365.0, wl_max_nm: float = 2500.0,
-                 step_nm: float | None = None, epochs: int = 1000, lr: float = 1e-3,
-                 weight_decay: float = 0.0, batch_size: int | None = None, val_fraction: float = 0.1,
+                 step_nm: float | None = None, epochs: int = 1000, lr: float = 1e-4,
+                 weight_decay: float = 0.0, batch_size: int | None = 64, val_fraction: float = 0.1,
                  patience: int | None = 100, device: str = "auto", seed: int = 0,
                  ood_false_alarm: float = 0.05, checkpoint_dir=None, checkpoint_every: int = 50,
                  progress: bool = True, n_hidden_layers: int = 2):
@@ -283,6 +283,9 @@ class LabSOCModel:
         self.val_index_ = np.flatnonzero(val)
         self._build(x.shape[1])
         self.net_.encoder.set_standardisation(x[~val])
+        lab_tr = np.isfinite(soc[~val])
+        if lab_tr.any():
+            self.net_.encoder.init_soc_prior(float(np.mean(to_fraction(soc[~val][lab_tr]))), SOC_INDEX)
         train_d = self._train_data(x[~val], soc[~val])
         val_d = self._train_data(x[val], soc[val]) if val.any() else None
         out = _trainer.train(

@@ -48,6 +48,23 @@ class Encoder(nn.Module):
         self.mean_.copy_(torch.as_tensor(mu, dtype=self.mean_.dtype))
         self.scale_.copy_(torch.as_tensor(sd, dtype=self.scale_.dtype))
 
+    def init_soc_prior(self, soc_fraction_mean: float, soc_index: int = 0, output_scale: float = 0.01) -> None:
+        """Start m̂_SOC at the training mean instead of 1/K.
+
+        With σ_SOC = 0.0041 the SOC term's first gradients are huge when m̂_SOC starts at 1/K
+        (≈ 0.06 against typical 0.01): a few Adam steps overshoot the SOC logit to −∞, where the
+        softmax gradient m̂(1 − m̂) vanishes and the SOC output dies (predicts 0 for every scan).
+        Shrinking the output layer and setting the SOC bias to logit-match the prior avoids that.
+        """
+        last = self.net[-1]
+        k = last.out_features
+        p = float(np.clip(soc_fraction_mean, 1e-4, 0.5))
+        with torch.no_grad():
+            last.weight.mul_(output_scale)
+            last.bias.zero_()
+            # softmax(b)_SOC = p with the other K−1 biases at 0
+            last.bias[soc_index] = float(np.log(p * (k - 1) / (1.0 - p)))
+
     def logits(self, reflectance: torch.Tensor) -> torch.Tensor:
         return self.net((reflectance - self.mean_) / self.scale_)
 
