@@ -50,7 +50,7 @@ def register(app: typer.Typer) -> None:
         table = read_spectra(out / "demo_spectra.csv")
         metrics = fit_lab_run(table, out / "fit", model_params=dict(
             decoder="physics", hidden=128, epochs=epochs, lr=3e-3, batch_size=None, patience=None, wl_min_nm=400, wl_max_nm=2450),
-            test_size=0.4, seeds=(0,), progress=not quiet and is_tty())
+            test_size=0.4, seeds=(0,), force=force, progress=not quiet and is_tty())
         echo(f"2/3 fit-lab → {out / 'fit'}")
         echo(summary_table(metrics))
         from socspec.lab import LabSOCModel
