@@ -283,7 +283,6 @@ class LabSOCModel:
         self.val_index_ = np.flatnonzero(val)
         self._build(x.shape[1])
         self.net_.encoder.set_standardisation(x[~val])
-        self.net_.encoder.init_output(float(to_fraction(np.nanmean(soc[~val & lab]))))
         lab_tr = np.isfinite(soc[~val])
         if lab_tr.any():
             self.net_.encoder.init_soc_prior(float(np.mean(to_fraction(soc[~val][lab_tr]))), SOC_INDEX)

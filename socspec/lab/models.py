@@ -65,19 +65,6 @@ class Encoder(nn.Module):
             # softmax(b)_SOC = p with the other K−1 biases at 0
             last.bias[soc_index] = float(np.log(p * (k - 1) / (1.0 - p)))
 
-    @torch.no_grad()
-    def init_output(self, soc_fraction: float) -> None:
-        """Start near the data: last-layer weights ×0.1 and biases set so that softmax gives
-        m̂_SOC ≈ ``soc_fraction`` and equal shares to the rest (exp(b_SOC) = p(K−1)/(1−p)).
-        Without this the first Adam steps on a large SOC χ² saturate the softmax and the SOC latent
-        can die at ~0 (observed on real libraries)."""
-        last = self.net[-1]
-        k = last.bias.numel()
-        p = float(np.clip(soc_fraction, 1e-4, 0.5))
-        last.weight.mul_(0.1)
-        last.bias.zero_()
-        last.bias[SOC_INDEX] = float(np.log(p * (k - 1) / (1 - p)))
-
     def logits(self, reflectance: torch.Tensor) -> torch.Tensor:
         return self.net((reflectance - self.mean_) / self.scale_)
 
