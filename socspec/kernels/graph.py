@@ -112,6 +112,20 @@ def _unit_rows(features) -> np.ndarray:
     return np.ascontiguousarray(x / norm[:, None])
 
 
+@nb.njit(cache=True, inline="always")
+def _topk_insert(bs, bi, s, j):
+    """Insert (s, j) into the sorted top-k buffers (similarity desc, index asc) if it belongs there."""
+    k = bs.shape[0]
+    if s > bs[k - 1] or (s == bs[k - 1] and j < bi[k - 1]):
+        m = k - 1
+        while m > 0 and (bs[m - 1] < s or (bs[m - 1] == s and bi[m - 1] > j)):
+            bs[m] = bs[m - 1]
+            bi[m] = bi[m - 1]
+            m -= 1
+        bs[m] = s
+        bi[m] = j
+
+
 @nb.njit(parallel=True, cache=True)
 def _topk_rows(sims, row0, k, exclude_self):
     """Top-k columns of each row of ``sims`` (b, n) by (similarity desc, index asc); global row = row0 + r."""
@@ -124,17 +138,8 @@ def _topk_rows(sims, row0, k, exclude_self):
         me = row0 + r if exclude_self else -1
         row = sims[r]
         for j in range(n):
-            s = row[j]
-            if s > bs[k - 1] or (s == bs[k - 1] and j < bi[k - 1]):
-                if j == me:
-                    continue
-                m = k - 1
-                while m > 0 and (bs[m - 1] < s or (bs[m - 1] == s and bi[m - 1] > j)):
-                    bs[m] = bs[m - 1]
-                    bi[m] = bi[m - 1]
-                    m -= 1
-                bs[m] = s
-                bi[m] = j
+            if j != me:
+                _topk_insert(bs, bi, row[j], j)
         out_i[r] = bi
         out_s[r] = bs
     return out_i, out_s
@@ -156,14 +161,7 @@ def _topk_candidates(x, indptr, cand, k):
             s = 0.0
             for c in range(d):
                 s += x[i, c] * x[j, c]
-            if s > bs[k - 1] or (s == bs[k - 1] and j < bi[k - 1]):
-                m = k - 1
-                while m > 0 and (bs[m - 1] < s or (bs[m - 1] == s and bi[m - 1] > j)):
-                    bs[m] = bs[m - 1]
-                    bi[m] = bi[m - 1]
-                    m -= 1
-                bs[m] = s
-                bi[m] = j
+            _topk_insert(bs, bi, s, j)
         for m in range(k):
             if bs[m] > -np.inf:
                 out_i[i, m] = bi[m]
