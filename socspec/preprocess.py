@@ -184,7 +184,7 @@ def _resampler(source_wl, target_wl, target_fwhm=None, method="auto") -> _Resamp
 
 
 def resample_values(values, source_wavelength_nm, target_wavelength_nm, target_fwhm_nm=None,
-                    method: str = "auto", path=None, what: str = "spectra") -> np.ndarray:
+                    method: str = "auto", path=None, what: str = "spectra", tol_nm=None) -> np.ndarray:
     """Resample an (n, m_in) array from one grid to another → (n, m_out) float64.
 
     ``method``: ``"band"`` = :class:`spectral.BandResampler` (target band i is a Gaussian of FWHM
@@ -192,14 +192,15 @@ def resample_values(values, source_wavelength_nm, target_wavelength_nm, target_f
     source bands are boxes of their spacing), ``"linear"`` = linear interpolation, ``"auto"`` =
     per target band: band where it is at least as wide as the local source spacing (always when
     ``target_fwhm_nm`` is given), linear where it is finer (upsampling, irregular 1–5 nm grids).
-    Raises :class:`SocspecInputError` when the target window lies outside the source window.
+    Raises :class:`SocspecInputError` when the target window lies outside the source window
+    (± ``tol_nm``, default half a source step; edge values are held inside that tolerance).
     """
     src = _as_grid(source_wavelength_nm, "source wavelength_nm")
     tgt = _as_grid(target_wavelength_nm, "target wavelength_nm")
     x = np.asarray(values, dtype=np.float64)
     if x.ndim != 2 or x.shape[1] != src.size:
         raise ValueError(f"values must have shape (n, {src.size}), got {x.shape}")
-    _check_window(src, tgt, path=path, what=what)
+    _check_window(src, tgt, path=path, what=what, tol_nm=tol_nm)
     return _resampler(src, tgt, target_fwhm_nm, method)(x)
 
 

@@ -18,6 +18,7 @@ import torch
 
 from ..errors import SocspecInputError
 from ..outputs import atomic_path, write_json
+from ..preprocess import resample_values
 from ..spectra import SpectralTable
 from ..units import from_fraction, to_fraction
 from . import trainer as _trainer
@@ -68,14 +69,17 @@ class _GridLibrary:
         self.spectra = np.asarray(spectra, dtype=np.float64)
         self.rho_r = np.asarray(rho_r, dtype=np.float64)
 
+    def resample(self, wavelength_nm) -> "_GridLibrary":
+        """Linear interpolation onto another grid (the same interface as EndmemberLibrary.resample)."""
+        wl = np.asarray(wavelength_nm, dtype=np.float64)
+        return _GridLibrary(self.names, wl, np.stack([np.interp(wl, self.wavelength_nm, s) for s in self.spectra]),
+                            self.rho_r)
+
     @classmethod
     def from_library(cls, lib, wavelength_nm):
         wl = np.asarray(wavelength_nm, dtype=np.float64)
-        if hasattr(lib, "resample"):
-            lib = lib.resample(wl)
-            spectra = np.asarray(lib.spectra, dtype=np.float64)
-        else:
-            spectra = np.stack([np.interp(wl, lib.wavelength_nm, s) for s in np.asarray(lib.spectra)])
+        lib = lib.resample(wl)
+        spectra = np.asarray(lib.spectra, dtype=np.float64)
         rho_r = np.asarray(lib.rho_r, dtype=np.float64)
         names = list(lib.names)
         # minerals without a usable spectrum or ρ·r on this grid cannot enter the mixing model
@@ -97,14 +101,11 @@ class _GridLibrary:
         return cls(z["names"].tolist(), z["wavelength_nm"], z["spectra"], z["rho_r"])
 
 
-def _interp_rows(wl_from, values, wl_to):
-    """Linear interpolation of every row onto ``wl_to`` (n, len(wl_to))."""
+def _interp_rows(wl_from, values, wl_to, tol_nm, path=None):
+    """Every row linearly interpolated onto the model grid ``wl_to`` → (n, len(wl_to)) float32."""
     if wl_from.shape == wl_to.shape and np.allclose(wl_from, wl_to, atol=1e-9):
         return np.asarray(values, dtype=np.float32)
-    from scipy.interpolate import interp1d
-    f = interp1d(wl_from, values, axis=1, kind="linear", assume_sorted=True, bounds_error=False,
-                 fill_value=(values[:, 0], values[:, -1]))
-    return f(wl_to).astype(np.float32)
+    return resample_values(values, wl_from, wl_to, method="linear", path=path, tol_nm=tol_nm).astype(np.float32)
 
 
 class LabSOCModel:
@@ -205,14 +206,15 @@ class LabSOCModel:
             raise TypeError(f"expected a SpectralTable, got {type(table).__name__}")
         wl = table.wavelength_nm
         step = float(np.median(np.diff(grid))) if grid.size > 1 else 1.0
-        if not table.covers(grid[0], grid[-1], tol_nm=max(0.5, 0.5 * step)):
+        tol_nm = max(0.5, 0.5 * step)
+        if not table.covers(grid[0], grid[-1], tol_nm=tol_nm):
             span = f"{wl[0]:g}–{wl[-1]:g} nm" if wl.size else "no wavelengths"
             raise SocspecInputError(
                 f"spectra cover {span} but the model needs {grid[0]:g}–{grid[-1]:g} nm",
                 path=table.source, hint="score only spectra measured over the model's whole window "
                 "(or retrain the model on the narrower window with --wl-min/--wl-max)")
         refl = table.as_reflectance()
-        x = _interp_rows(refl.wavelength_nm, refl.values.astype(np.float64), grid)
+        x = _interp_rows(refl.wavelength_nm, refl.values.astype(np.float64), grid, tol_nm, path=table.source)
         bad = ~np.all(np.isfinite(x), axis=1)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
