@@ -86,6 +86,36 @@ def test_physics_decoder_reproduces_known_mixture(lib):
     np.testing.assert_allclose(r_hat, ref, atol=2e-6)
 
 
+def test_mixture_prior_recovers_the_mass_fractions_of_a_known_mean_spectrum(lib):
+    dec = PhysicsDecoder(lib.spectra, lib.rho_r)
+    m_true = np.array([0.5, 0.3, 0.2, 0, 0, 0, 0, 0])  # minerals only, mass fractions
+    r_mean = mix(m_true[None, :], lib.spectra, lib.rho_r)[0]
+    np.testing.assert_allclose(dec.mixture_prior(r_mean), m_true, atol=1e-3)
+    # without the α conversion mass = area
+    off = PhysicsDecoder(lib.spectra, lib.rho_r, alpha_conversion=False)
+    a_true = np.array([0.1, 0, 0.6, 0, 0.3, 0, 0, 0])
+    np.testing.assert_allclose(off.mixture_prior(a_true @ lib.spectra), a_true, atol=1e-3)
+    with pytest.raises(ValueError, match="shape"):
+        dec.mixture_prior(r_mean[:-1])
+
+
+def test_physics_training_starts_at_the_library_mix_of_the_mean_spectrum(lib, sim):
+    lab_rows = sim.subset(sim.labelled_mask())
+    started = {}
+    for init in (True, False):
+        m = _model(lib, epochs=1, lr=1e-9, init_mixture=init).fit(lab_rows)  # lr ~0: the start state
+        x = m.model_inputs(lab_rows)
+        latent = m.latent(lab_rows)
+        r = m._reconstruct_x(x)
+        started[init] = (np.sqrt(np.mean((x.mean(0) - r.mean(0)) ** 2)), mrmse_percent(x, r))
+        # SOC latent starts at the training mean either way
+        assert latent[:, 0].mean() == pytest.approx(np.nanmean(lab_rows.soc_g_kg) / 1000, rel=0.1)
+    # the uniform start mixes all minerals; the fitted start reproduces the mean spectrum
+    assert started[True][0] < 0.005 and started[True][0] < 0.2 * started[False][0]
+    assert started[True][1] < started[False][1]
+    assert LabSOCModel(init_mixture=False).get_params()["init_mixture"] is False
+
+
 def test_metrics_match_sklearn(rng):
     from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
     o, p = rng.normal(20, 5, 50), rng.normal(20, 5, 50)
@@ -152,6 +182,18 @@ def test_save_load_identical_and_window_check(tmp_path, lib, sim):
         m2.predict(narrow)
     # absorbance input scores like its reflectance
     np.testing.assert_allclose(m2.predict(sim.as_absorbance()), p, rtol=1e-4, atol=1e-3)
+    # the input chain is a SpectralPreprocessor, saved whole and reloaded equal
+    import json
+    from socspec.preprocess import SpectralPreprocessor
+    cfg = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert [st[0] for st in cfg["preprocessing"]["steps"]] == ["reflectance", "resample"]
+    assert m2.preprocessor_.to_dict() == m.preprocessor_.to_dict()
+    np.testing.assert_array_equal(SpectralPreprocessor.from_dict(cfg["preprocessing"]).transform(sim).values,
+                                  m.model_inputs(sim))
+    # an artifact from before the chain was saved (a small dict) still loads and predicts the same
+    cfg["preprocessing"] = {"kind": "reflectance", "resample": "linear interpolation"}
+    (tmp_path / "model" / "config.json").write_text(json.dumps(cfg))
+    np.testing.assert_array_equal(LabSOCModel.load(tmp_path / "model").predict(sim), p)
 
 
 def test_decoder_none_has_no_reconstruction(lib, sim):

@@ -18,7 +18,7 @@ import torch
 
 from ..errors import SocspecInputError
 from ..outputs import atomic_path, write_json
-from ..preprocess import resample_values
+from ..preprocess import SpectralPreprocessor
 from ..spectra import SpectralTable
 from ..units import from_fraction, to_fraction
 from . import trainer as _trainer
@@ -29,7 +29,7 @@ DECODERS = ("none", "ann", "physics")
 _PARAM_NAMES = ("decoder", "hidden", "n_hidden_layers", "n_latent", "alpha_conversion", "sigma_soc",
                 "sigma_reflectance", "wl_min_nm", "wl_max_nm", "step_nm", "epochs", "lr", "weight_decay",
                 "batch_size", "val_fraction", "patience", "device", "seed", "ood_false_alarm",
-                "checkpoint_dir", "checkpoint_every", "progress")
+                "checkpoint_dir", "checkpoint_every", "progress", "init_mixture")
 _PREDICT_CHUNK = 8192  # rows per forward pass at inference (bounds memory for large libraries)
 
 
@@ -101,18 +101,24 @@ class _GridLibrary:
         return cls(z["names"].tolist(), z["wavelength_nm"], z["spectra"], z["rho_r"])
 
 
-def _interp_rows(wl_from, values, wl_to, tol_nm, path=None):
-    """Every row linearly interpolated onto the model grid ``wl_to`` → (n, len(wl_to)) float32."""
-    if wl_from.shape == wl_to.shape and np.allclose(wl_from, wl_to, atol=1e-9):
-        return np.asarray(values, dtype=np.float32)
-    return resample_values(values, wl_from, wl_to, method="linear", path=path, tol_nm=tol_nm).astype(np.float32)
+def lab_preprocessor(wavelength_nm) -> SpectralPreprocessor:
+    """The model's input chain: reflectance 0–1, linearly interpolated onto the model grid (seed 003
+    feeds raw reflectance; linear because the grid is usually as fine as the instrument's)."""
+    grid = np.asarray(wavelength_nm, dtype=np.float64)
+    return SpectralPreprocessor([("reflectance", {}),
+                                 ("resample", {"target_wavelength_nm": grid.tolist(), "method": "linear"})])
+
+
+def _fitted_on_grid(wavelength_nm) -> SpectralPreprocessor:
+    grid = np.asarray(wavelength_nm, dtype=np.float64)
+    return lab_preprocessor(grid).fit(SpectralTable(grid, np.full((1, grid.size), 0.5)))
 
 
 class LabSOCModel:
     """Encoder (+ decoder) SOC model, trained on eq. 1 (see module and :mod:`socspec.lab.models`).
 
     Hyper-parameters are set in ``__init__`` and stored unchanged; learned state ends in ``_``:
-    ``wavelength_nm_`` (M,), ``endmembers_`` (library on the model grid), ``net_`` (torch module),
+    ``wavelength_nm_`` (M,), ``preprocessor_`` (the input chain), ``endmembers_`` (library on the model grid), ``net_`` (torch module),
     ``f_soc_`` (M,) and ``rho_r_soc_`` (physics only), ``history_``, ``ood_threshold_``, ``pca_q_``,
     ``val_scores_``, ``n_labelled_``, ``n_unlabelled_``, ``device_``.
     Predictions are SOC in g/kg.
@@ -125,7 +131,7 @@ class LabSOCModel:
                  weight_decay: float = 0.0, batch_size: int | None = 64, val_fraction: float = 0.1,
                  patience: int | None = 100, device: str = "auto", seed: int = 0,
                  ood_false_alarm: float = 0.05, checkpoint_dir=None, checkpoint_every: int = 50,
-                 progress: bool = True, n_hidden_layers: int = 2):
+                 progress: bool = True, n_hidden_layers: int = 2, init_mixture: bool = True):
         self.decoder = decoder
         self.hidden = hidden
         self.n_latent = n_latent
@@ -149,6 +155,7 @@ class LabSOCModel:
         self.checkpoint_every = checkpoint_every
         self.progress = progress
         self.n_hidden_layers = n_hidden_layers
+        self.init_mixture = init_mixture
 
     # ------------------------------------------------------------------ params
     def get_params(self, deep: bool = False) -> dict:
@@ -194,27 +201,26 @@ class LabSOCModel:
         return lo + step * np.arange(n)
 
     def model_inputs(self, table: SpectralTable) -> np.ndarray:
-        """(n, M) float32 reflectance 0–1 on the model grid, exactly as the encoder sees it.
-
-        Absorbance inputs are converted (R = 10^−A); the table must cover the model window
-        (otherwise :class:`SocspecInputError` naming the file and both windows)."""
+        """(n, M) float32 reflectance 0–1 on the model grid, exactly as the encoder sees it
+        (``preprocessor_``, a fitted :class:`~socspec.preprocess.SpectralPreprocessor` saved in the
+        artifact). Absorbance inputs are converted (R = 10^−A); the table must cover the model
+        window (otherwise :class:`SocspecInputError` naming the file and both windows)."""
         self._check_fitted()
-        return self._inputs_on(table, self.wavelength_nm_)
+        return self._inputs(table)
 
-    def _inputs_on(self, table: SpectralTable, grid: np.ndarray) -> np.ndarray:
+    def _inputs(self, table: SpectralTable) -> np.ndarray:
         if not isinstance(table, SpectralTable):
             raise TypeError(f"expected a SpectralTable, got {type(table).__name__}")
+        grid = self.wavelength_nm_
         wl = table.wavelength_nm
         step = float(np.median(np.diff(grid))) if grid.size > 1 else 1.0
-        tol_nm = max(0.5, 0.5 * step)
-        if not table.covers(grid[0], grid[-1], tol_nm=tol_nm):
+        if not table.covers(grid[0], grid[-1], tol_nm=max(0.5, 0.5 * step)):
             span = f"{wl[0]:g}–{wl[-1]:g} nm" if wl.size else "no wavelengths"
             raise SocspecInputError(
                 f"spectra cover {span} but the model needs {grid[0]:g}–{grid[-1]:g} nm",
                 path=table.source, hint="score only spectra measured over the model's whole window "
                 "(or retrain the model on the narrower window with --wl-min/--wl-max)")
-        refl = table.as_reflectance()
-        x = _interp_rows(refl.wavelength_nm, refl.values.astype(np.float64), grid, tol_nm, path=table.source)
+        x = np.asarray(self.preprocessor_.transform(table).values, dtype=np.float32)
         bad = ~np.all(np.isfinite(x), axis=1)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
@@ -267,10 +273,11 @@ class LabSOCModel:
         self._set_threads()
         rng = np.random.default_rng(int(self.seed))
         self.wavelength_nm_ = self._make_grid(table)
-        x = self._inputs_on(table, self.wavelength_nm_)
+        self.preprocessor_ = lab_preprocessor(self.wavelength_nm_).fit(table)
+        x = self._inputs(table)
         soc = np.asarray(table.soc_g_kg, dtype=np.float64)
         if unlabeled is not None and len(unlabeled):
-            xu = self._inputs_on(unlabeled, self.wavelength_nm_)
+            xu = self._inputs(unlabeled)
             su = unlabeled.soc_g_kg if unlabeled.has_soc else np.full(len(unlabeled), np.nan)
             x = np.concatenate([x, xu])
             soc = np.concatenate([soc, np.asarray(su, dtype=np.float64)])
@@ -287,7 +294,10 @@ class LabSOCModel:
         self.net_.encoder.set_standardisation(x[~val])
         lab_tr = np.isfinite(soc[~val])
         if lab_tr.any():
-            self.net_.encoder.init_soc_prior(float(np.mean(to_fraction(soc[~val][lab_tr]))), SOC_INDEX)
+            rest = (self.net_.decoder.mixture_prior(x[~val].mean(axis=0))
+                    if self.decoder == "physics" and self.init_mixture else None)
+            self.net_.encoder.init_soc_prior(float(np.mean(to_fraction(soc[~val][lab_tr]))), SOC_INDEX,
+                                             other_fractions=rest)
         train_d = self._train_data(x[~val], soc[~val])
         val_d = self._train_data(x[val], soc[val]) if val.any() else None
         out = _trainer.train(
@@ -440,10 +450,7 @@ class LabSOCModel:
         params["checkpoint_dir"] = None if self.checkpoint_dir is None else str(self.checkpoint_dir)
         cfg = {
             "format": "socspec-lab-model/1", "params": params,
-            "preprocessing": {"kind": "reflectance", "resample": "linear interpolation",
-                              "wl_min_nm": float(self.wavelength_nm_[0]),
-                              "wl_max_nm": float(self.wavelength_nm_[-1]),
-                              "n_wavelengths": int(len(self.wavelength_nm_))},
+            "preprocessing": self.preprocessor_.to_dict(),
             "wavelength_nm": self.wavelength_nm_.tolist(), "n_latent": self.n_latent_,
             "soc_index": SOC_INDEX, "latent_names": ["SOC"] + self.endmembers_.names,
             "ood_threshold": self.ood_threshold_, "val_scores": self.val_scores_.tolist(),
@@ -475,6 +482,11 @@ class LabSOCModel:
         obj = cls(**params)
         obj.device_ = resolve_device(obj.device)
         obj.wavelength_nm_ = np.asarray(cfg["wavelength_nm"], dtype=np.float64)
+        pre = cfg.get("preprocessing")
+        if isinstance(pre, dict) and pre.get("fitted"):
+            obj.preprocessor_ = SpectralPreprocessor.from_dict(pre)
+        else:  # artifacts written before the chain was saved: rebuild it from the grid
+            obj.preprocessor_ = _fitted_on_grid(obj.wavelength_nm_)
         obj.endmembers = _GridLibrary.load(path / "endmembers.npz")
         obj._build(len(obj.wavelength_nm_))
         obj.net_.load_state_dict(torch.load(path / "weights.pt", map_location=obj.device_, weights_only=True))

@@ -48,22 +48,33 @@ class Encoder(nn.Module):
         self.mean_.copy_(torch.as_tensor(mu, dtype=self.mean_.dtype))
         self.scale_.copy_(torch.as_tensor(sd, dtype=self.scale_.dtype))
 
-    def init_soc_prior(self, soc_fraction_mean: float, soc_index: int = 0, output_scale: float = 0.01) -> None:
-        """Start m̂_SOC at the training mean instead of 1/K.
+    def init_soc_prior(self, soc_fraction_mean: float, soc_index: int = 0, output_scale: float = 0.01,
+                       other_fractions=None) -> None:
+        """Start m̂ at a prior instead of the uniform 1/K: m̂_SOC at the training mean and, when
+        ``other_fractions`` (K−1,) is given, the other latents at those mass fractions (the physics
+        decoder passes the library's best mixture for the mean training spectrum,
+        :meth:`PhysicsDecoder.mixture_prior`); otherwise they share 1 − m̂_SOC equally.
 
         With σ_SOC = 0.0041 the SOC term's first gradients are huge when m̂_SOC starts at 1/K
         (≈ 0.06 against typical 0.01): a few Adam steps overshoot the SOC logit to −∞, where the
         softmax gradient m̂(1 − m̂) vanishes and the SOC output dies (predicts 0 for every scan).
-        Shrinking the output layer and setting the SOC bias to logit-match the prior avoids that.
+        Shrinking the output layer and setting the biases to log m̂_prior avoids that.
         """
         last = self.net[-1]
         k = last.out_features
         p = float(np.clip(soc_fraction_mean, 1e-4, 0.5))
+        if other_fractions is None:
+            rest = np.full(k - 1, 1.0 / (k - 1))
+        else:
+            rest = np.asarray(other_fractions, dtype=np.float64).reshape(-1)
+            if rest.shape != (k - 1,) or not np.all(np.isfinite(rest)) or np.any(rest < 0) or rest.sum() <= 0:
+                raise ValueError(f"other_fractions must be {k - 1} finite non-negative numbers, got shape {rest.shape}")
+            rest = np.clip(rest / rest.sum(), 1e-4, None)  # no latent starts dead
+            rest = rest / rest.sum()
+        m = np.insert((1.0 - p) * rest, soc_index, p)
         with torch.no_grad():
             last.weight.mul_(output_scale)
-            last.bias.zero_()
-            # softmax(b)_SOC = p with the other K−1 biases at 0
-            last.bias[soc_index] = float(np.log(p * (k - 1) / (1.0 - p)))
+            last.bias.copy_(torch.as_tensor(np.log(m), dtype=last.bias.dtype))
 
     def logits(self, reflectance: torch.Tensor) -> torch.Tensor:
         return self.net((reflectance - self.mean_) / self.scale_)
@@ -133,6 +144,33 @@ class PhysicsDecoder(nn.Module):
         rho_r = torch.cat([self.rho_r_soc.reshape(1), self.rho_r_minerals])
         w = m / rho_r
         return w / w.sum(dim=-1, keepdim=True)
+
+    @torch.no_grad()
+    def mixture_prior(self, mean_reflectance: np.ndarray, sum_weight: float = 100.0) -> np.ndarray:
+        """Mineral mass fractions (K−1,) whose mixture best reproduces ``mean_reflectance`` (M,).
+
+        Area fractions a ≥ 0, Σ a = 1 minimise ‖Σ_k a_k f_k − R̄‖² (scipy NNLS with a heavily
+        weighted sum-to-one row: scipy has no simplex-constrained least squares), then mass
+        fractions m_k ∝ a_k ρ_k r_k (eq. 2 inverted; m ∝ a without the α conversion).
+
+        Why: a uniform start mixes the library's bright powders (reflectance ≈ 0.5 against ≈ 0.2
+        for soils), so the first hundreds of epochs are spent darkening the mixture and the
+        encoder abuses the SOC latent to do it — on small libraries SOC never recovers
+        (test R² < 0 on the LimeSoDa sets). Starting at the best mixture of the mean spectrum
+        leaves reconstruction little to undo.
+        """
+        from scipy.optimize import nnls
+        f = self.f_minerals.double().cpu().numpy()
+        r = np.asarray(mean_reflectance, dtype=np.float64).reshape(-1)
+        if r.shape != (f.shape[1],):
+            raise ValueError(f"mean_reflectance must have shape ({f.shape[1]},), got {r.shape}")
+        a_mat = np.vstack([f.T, np.full((1, f.shape[0]), sum_weight)])
+        a, _ = nnls(a_mat, np.concatenate([r, [sum_weight]]))
+        if not np.isfinite(a).all() or a.sum() <= 0:
+            return np.full(f.shape[0], 1.0 / f.shape[0])
+        a = a / a.sum()
+        m = a * self.rho_r_minerals.double().cpu().numpy() if self.alpha_conversion else a
+        return m / m.sum()
 
     def forward(self, m: torch.Tensor) -> torch.Tensor:
         # the mixing product stays in float32 (it is tiny; bf16 would cost reconstruction accuracy)
