@@ -41,8 +41,8 @@ def register(app: typer.Typer) -> None:
         wl_max: float = typer.Option(2500.0, "--wl-max", help="model window end (nm; clipped to the data)"),
         step: Optional[float] = typer.Option(None, "--step", help="model grid step in nm (default: the data's)"),
         no_alpha_conversion: bool = typer.Option(False, "--no-alpha-conversion", help="appendix B ablation: α = m̂"),
-        no_init_mixture: bool = typer.Option(False, "--no-init-mixture",
-                                             help="physics: start from a uniform mix instead of the library's best fit to the mean spectrum"),
+        no_init_decoder: bool = typer.Option(False, "--no-init-decoder",
+                                             help="start the decoder from scratch (uniform mix / untrained MLP) instead of at the mean training spectrum"),
         device: str = typer.Option("auto", "--device", help="auto | cpu | cuda"),
         resume: bool = typer.Option(False, "--resume", help="continue a killed run from its checkpoints in --out"),
         endmembers: Optional[Path] = typer.Option(None, "--endmembers", help="endmember spectra CSV (default: embedded)"),
@@ -83,7 +83,7 @@ def register(app: typer.Typer) -> None:
         progress = not quiet and is_tty()
         params = dict(decoder=decoder, hidden=hidden, epochs=epochs, lr=lr, batch_size=batch_size or None,
                       patience=patience or None, wl_min_nm=wl_min, wl_max_nm=wl_max, step_nm=step,
-                      alpha_conversion=not no_alpha_conversion, init_mixture=not no_init_mixture,
+                      alpha_conversion=not no_alpha_conversion, init_decoder=not no_init_decoder,
                       device=device, endmembers=lib)
         run_seeds = list(seeds) if seeds else [seed]
         if table.detection.get("synthetic"):

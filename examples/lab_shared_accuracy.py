@@ -35,7 +35,7 @@ def main(argv=None):
     ap.add_argument("--weight-decay", type=float, default=0.0)
     ap.add_argument("--patience", type=int, default=100)
     ap.add_argument("--step", type=float, default=None, help="model grid step (nm); default: the data's")
-    ap.add_argument("--no-init-mixture", action="store_true", help="physics: uniform start (the old behaviour)")
+    ap.add_argument("--no-init-decoder", action="store_true", help="decoders start from scratch, not at the mean spectrum (the old behaviour)")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
 
@@ -63,7 +63,7 @@ def main(argv=None):
                 m = LabSOCModel(decoder=dec, hidden=args.hidden, epochs=args.epochs, lr=args.lr, seed=s,
                                 batch_size=args.batch_size, weight_decay=args.weight_decay,
                                 patience=args.patience or None, step_nm=args.step, progress=False,
-                                init_mixture=not args.no_init_mixture).fit(train)
+                                init_decoder=not args.no_init_decoder).fit(train)
                 met = regression_metrics(test.soc_g_kg, m.predict(test))
                 xte = m.model_inputs(test)
                 met["mrmse"] = mrmse_percent(xte, m._reconstruct_x(xte)) if dec != "none" else float("nan")

@@ -99,21 +99,22 @@ def test_mixture_prior_recovers_the_mass_fractions_of_a_known_mean_spectrum(lib)
         dec.mixture_prior(r_mean[:-1])
 
 
-def test_physics_training_starts_at_the_library_mix_of_the_mean_spectrum(lib, sim):
+@pytest.mark.parametrize("decoder", ["physics", "ann"])
+def test_decoders_start_at_the_mean_training_spectrum(lib, sim, decoder):
     lab_rows = sim.subset(sim.labelled_mask())
     started = {}
     for init in (True, False):
-        m = _model(lib, epochs=1, lr=1e-9, init_mixture=init).fit(lab_rows)  # lr ~0: the start state
+        m = _model(lib, decoder=decoder, epochs=1, lr=1e-9, init_decoder=init).fit(lab_rows)  # lr ~0: the start
         x = m.model_inputs(lab_rows)
-        latent = m.latent(lab_rows)
         r = m._reconstruct_x(x)
         started[init] = (np.sqrt(np.mean((x.mean(0) - r.mean(0)) ** 2)), mrmse_percent(x, r))
         # SOC latent starts at the training mean either way
-        assert latent[:, 0].mean() == pytest.approx(np.nanmean(lab_rows.soc_g_kg) / 1000, rel=0.1)
-    # the uniform start mixes all minerals; the fitted start reproduces the mean spectrum
-    assert started[True][0] < 0.005 and started[True][0] < 0.2 * started[False][0]
+        assert m.latent(lab_rows)[:, 0].mean() == pytest.approx(np.nanmean(lab_rows.soc_g_kg) / 1000, rel=0.1)
+    # physics: the library's best mix of the mean spectrum (not a uniform mix of all minerals);
+    # ann: output bias logit(R̄) (not sigmoid(0) = 0.5)
+    assert started[True][0] < 0.01 and started[True][0] < 0.2 * started[False][0]
     assert started[True][1] < started[False][1]
-    assert LabSOCModel(init_mixture=False).get_params()["init_mixture"] is False
+    assert LabSOCModel(init_decoder=False).get_params()["init_decoder"] is False
 
 
 def test_metrics_match_sklearn(rng):

@@ -29,7 +29,7 @@ DECODERS = ("none", "ann", "physics")
 _PARAM_NAMES = ("decoder", "hidden", "n_hidden_layers", "n_latent", "alpha_conversion", "sigma_soc",
                 "sigma_reflectance", "wl_min_nm", "wl_max_nm", "step_nm", "epochs", "lr", "weight_decay",
                 "batch_size", "val_fraction", "patience", "device", "seed", "ood_false_alarm",
-                "checkpoint_dir", "checkpoint_every", "progress", "init_mixture")
+                "checkpoint_dir", "checkpoint_every", "progress", "init_decoder")
 _PREDICT_CHUNK = 8192  # rows per forward pass at inference (bounds memory for large libraries)
 
 
@@ -131,7 +131,7 @@ class LabSOCModel:
                  weight_decay: float = 0.0, batch_size: int | None = 64, val_fraction: float = 0.1,
                  patience: int | None = 100, device: str = "auto", seed: int = 0,
                  ood_false_alarm: float = 0.05, checkpoint_dir=None, checkpoint_every: int = 50,
-                 progress: bool = True, n_hidden_layers: int = 2, init_mixture: bool = True):
+                 progress: bool = True, n_hidden_layers: int = 2, init_decoder: bool = True):
         self.decoder = decoder
         self.hidden = hidden
         self.n_latent = n_latent
@@ -155,7 +155,7 @@ class LabSOCModel:
         self.checkpoint_every = checkpoint_every
         self.progress = progress
         self.n_hidden_layers = n_hidden_layers
-        self.init_mixture = init_mixture
+        self.init_decoder = init_decoder
 
     # ------------------------------------------------------------------ params
     def get_params(self, deep: bool = False) -> dict:
@@ -294,8 +294,11 @@ class LabSOCModel:
         self.net_.encoder.set_standardisation(x[~val])
         lab_tr = np.isfinite(soc[~val])
         if lab_tr.any():
+            # decoders start at the mean training spectrum (see PhysicsDecoder.mixture_prior)
             rest = (self.net_.decoder.mixture_prior(x[~val].mean(axis=0))
-                    if self.decoder == "physics" and self.init_mixture else None)
+                    if self.decoder == "physics" and self.init_decoder else None)
+            if self.decoder == "ann" and self.init_decoder:
+                self.net_.decoder.init_mean_spectrum(x[~val].mean(axis=0))
             self.net_.encoder.init_soc_prior(float(np.mean(to_fraction(soc[~val][lab_tr]))), SOC_INDEX,
                                              other_fractions=rest)
         train_d = self._train_data(x[~val], soc[~val])

@@ -91,6 +91,18 @@ class AnnDecoder(nn.Module):
         super().__init__()
         self.net = _mlp(n_latent, hidden, n_wavelengths, n_hidden_layers)
 
+    @torch.no_grad()
+    def init_mean_spectrum(self, mean_reflectance: np.ndarray, output_scale: float = 0.1) -> None:
+        """Start R̂ near the mean training spectrum R̄ (M,): output bias logit(R̄), output weights
+        shrunk. Why: from sigmoid(≈0) = 0.5 everywhere the first epochs' reconstruction gradients
+        flow into the encoder's latents (SOC among them) just to shift the level."""
+        r = np.clip(np.asarray(mean_reflectance, dtype=np.float64).reshape(-1), 1e-3, 1 - 1e-3)
+        last = self.net[-1]
+        if r.shape != (last.out_features,):
+            raise ValueError(f"mean_reflectance must have shape ({last.out_features},), got {r.shape}")
+        last.weight.mul_(output_scale)
+        last.bias.copy_(torch.as_tensor(np.log(r / (1 - r)), dtype=last.bias.dtype))
+
     def forward(self, m: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.net(m).float())
 
