@@ -2,6 +2,8 @@
 
     python examples/lab_shared_accuracy.py                       # all sets, seeds 0 1 2, physics + ann
     python examples/lab_shared_accuracy.py --sets geeves_nsw_vic --seeds 0 1 2 3 --epochs 1000 --json out.json
+    python examples/lab_shared_accuracy.py --decoders physics --endmembers ../shared/endmembers/usgs_asd_350-2500nm.csv \
+        --minerals ../shared/endmembers/minerals.csv                   # physics with the real USGS library
 
 For each set and seed s: split the labelled scans 60:40 with seed s, train ``LabSOCModel`` (each
 decoder) and a CV-tuned PLSR on absorbance of the same model inputs, report test R², RMSE (g/kg)
@@ -36,6 +38,9 @@ def main(argv=None):
     ap.add_argument("--patience", type=int, default=100)
     ap.add_argument("--step", type=float, default=None, help="model grid step (nm); default: the data's")
     ap.add_argument("--no-init-decoder", action="store_true", help="decoders start from scratch, not at the mean spectrum (the old behaviour)")
+    ap.add_argument("--endmembers", type=Path, default=None,
+                    help="physics library CSV, e.g. ../shared/endmembers/usgs_asd_350-2500nm.csv (default: embedded)")
+    ap.add_argument("--minerals", type=Path, default=None, help="mineral table (density, size) for --endmembers")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
 
@@ -44,6 +49,10 @@ def main(argv=None):
     from socspec.lab.metrics import mean_sd, mrmse_percent, regression_metrics
     from socspec.lab.workflow import random_split
 
+    library = None
+    if args.endmembers is not None:
+        from socspec.endmembers import EndmemberLibrary
+        library = EndmemberLibrary.from_csv(args.endmembers, args.minerals)
     results = {}
     for name in args.sets:
         path = args.shared / "data" / "lab" / name / f"{name}.csv"
@@ -63,7 +72,8 @@ def main(argv=None):
                 m = LabSOCModel(decoder=dec, hidden=args.hidden, epochs=args.epochs, lr=args.lr, seed=s,
                                 batch_size=args.batch_size, weight_decay=args.weight_decay,
                                 patience=args.patience or None, step_nm=args.step, progress=False,
-                                init_decoder=not args.no_init_decoder).fit(train)
+                                init_decoder=not args.no_init_decoder,
+                                endmembers=library if dec == "physics" else None).fit(train)
                 met = regression_metrics(test.soc_g_kg, m.predict(test))
                 xte = m.model_inputs(test)
                 met["mrmse"] = mrmse_percent(xte, m._reconstruct_x(xte)) if dec != "none" else float("nan")
