@@ -59,7 +59,9 @@ def main(argv=None):
     model.device_ = __import__("socspec.lab.estimator", fromlist=["resolve_device"]).resolve_device(args.device)
     model._set_threads()
     model.wavelength_nm_ = model._make_grid(table)
-    x = model._inputs_on(table, model.wavelength_nm_)
+    from socspec.lab.estimator import lab_preprocessor
+    model.preprocessor_ = lab_preprocessor(model.wavelength_nm_).fit(table)
+    x = model._inputs(table)
     soc = table.soc_g_kg
     rng = np.random.default_rng(0)
     val = np.zeros(n, bool)
