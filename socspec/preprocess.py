@@ -201,6 +201,8 @@ def resample_values(values, source_wavelength_nm, target_wavelength_nm, target_f
     if x.ndim != 2 or x.shape[1] != src.size:
         raise ValueError(f"values must have shape (n, {src.size}), got {x.shape}")
     _check_window(src, tgt, path=path, what=what, tol_nm=tol_nm)
+    if method == "linear" and src.shape == tgt.shape and np.array_equal(src, tgt):
+        return x.copy() if x is values else x  # interpolation onto the same grid is the identity
     return _resampler(src, tgt, target_fwhm_nm, method)(x)
 
 

@@ -263,3 +263,16 @@ def test_preprocessor_sensor_chain_needs_only_the_band_range():
     np.testing.assert_allclose(out.values, pre.transform(linear_table()).values, atol=1e-4)
     with pytest.raises(SocspecInputError, match="needs 432.2–2289.9 nm"):
         pre.transform(pp.trim(linear_table(source="vnir.csv"), 350, 1100))
+
+
+def test_linear_resample_onto_the_same_grid_is_an_exact_copy():
+    from socspec.preprocess import resample_values
+    wl = np.arange(400.0, 700.0, 1.0)
+    x = np.random.default_rng(0).uniform(0.1, 0.6, (4, wl.size))
+    out = resample_values(x, wl, wl.copy(), method="linear")
+    np.testing.assert_array_equal(out, x)
+    out[0, 0] = -1.0  # a copy: the caller's array is untouched
+    assert x[0, 0] != -1.0
+    # a grid shifted by a fraction of a step is interpolated, not passed through
+    shifted = resample_values(x, wl, wl[:-1] + 0.5, method="linear")
+    np.testing.assert_allclose(shifted, 0.5 * (x[:, :-1] + x[:, 1:]))
