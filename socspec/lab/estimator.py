@@ -109,11 +109,6 @@ def lab_preprocessor(wavelength_nm) -> SpectralPreprocessor:
                                  ("resample", {"target_wavelength_nm": grid.tolist(), "method": "linear"})])
 
 
-def _fitted_on_grid(wavelength_nm) -> SpectralPreprocessor:
-    grid = np.asarray(wavelength_nm, dtype=np.float64)
-    return lab_preprocessor(grid).fit(SpectralTable(grid, np.full((1, grid.size), 0.5)))
-
-
 class LabSOCModel:
     """Encoder (+ decoder) SOC model, trained on eq. 1 (see module and :mod:`socspec.lab.models`).
 
@@ -292,15 +287,18 @@ class LabSOCModel:
         self.val_index_ = np.flatnonzero(val)
         self._build(x.shape[1])
         self.net_.encoder.set_standardisation(x[~val])
+        # decoders start at the mean training spectrum (see PhysicsDecoder.mixture_prior)
+        rest = None
+        if self.init_decoder and self.decoder != "none":
+            mean_spectrum = x[~val].mean(axis=0)
+            if self.decoder == "physics":
+                rest = self.net_.decoder.mixture_prior(mean_spectrum)
+            else:
+                self.net_.decoder.init_mean_spectrum(mean_spectrum)
         lab_tr = np.isfinite(soc[~val])
         if lab_tr.any():
-            # decoders start at the mean training spectrum (see PhysicsDecoder.mixture_prior)
-            rest = (self.net_.decoder.mixture_prior(x[~val].mean(axis=0))
-                    if self.decoder == "physics" and self.init_decoder else None)
-            if self.decoder == "ann" and self.init_decoder:
-                self.net_.decoder.init_mean_spectrum(x[~val].mean(axis=0))
-            self.net_.encoder.init_soc_prior(float(np.mean(to_fraction(soc[~val][lab_tr]))), SOC_INDEX,
-                                             other_fractions=rest)
+            self.net_.encoder.init_latent_prior(float(np.mean(to_fraction(soc[~val][lab_tr]))), SOC_INDEX,
+                                                other_fractions=rest)
         train_d = self._train_data(x[~val], soc[~val])
         val_d = self._train_data(x[val], soc[val]) if val.any() else None
         out = _trainer.train(
@@ -488,8 +486,9 @@ class LabSOCModel:
         pre = cfg.get("preprocessing")
         if isinstance(pre, dict) and pre.get("fitted"):
             obj.preprocessor_ = SpectralPreprocessor.from_dict(pre)
-        else:  # artifacts written before the chain was saved: rebuild it from the grid
-            obj.preprocessor_ = _fitted_on_grid(obj.wavelength_nm_)
+        else:  # artifacts written before the chain was saved: refit it on the grid alone
+            grid = obj.wavelength_nm_
+            obj.preprocessor_ = lab_preprocessor(grid).fit(SpectralTable(grid, np.full((1, grid.size), 0.5)))
         obj.endmembers = _GridLibrary.load(path / "endmembers.npz")
         obj._build(len(obj.wavelength_nm_))
         obj.net_.load_state_dict(torch.load(path / "weights.pt", map_location=obj.device_, weights_only=True))

@@ -48,7 +48,7 @@ class Encoder(nn.Module):
         self.mean_.copy_(torch.as_tensor(mu, dtype=self.mean_.dtype))
         self.scale_.copy_(torch.as_tensor(sd, dtype=self.scale_.dtype))
 
-    def init_soc_prior(self, soc_fraction_mean: float, soc_index: int = 0, output_scale: float = 0.01,
+    def init_latent_prior(self, soc_fraction_mean: float, soc_index: int = 0, output_scale: float = 0.01,
                        other_fractions=None) -> None:
         """Start m̂ at a prior instead of the uniform 1/K: m̂_SOC at the training mean and, when
         ``other_fractions`` (K−1,) is given, the other latents at those mass fractions (the physics
@@ -181,7 +181,7 @@ class PhysicsDecoder(nn.Module):
             raise ValueError(f"mean_reflectance must have shape ({f.shape[1]},), got {r.shape}")
         a_mat = np.vstack([f.T, np.full((1, f.shape[0]), sum_weight)])
         a, _ = nnls(a_mat, np.concatenate([r, [sum_weight]]))
-        if not np.isfinite(a).all() or a.sum() <= 0:
+        if not np.isfinite(a).all() or a.sum() <= 0:  # degenerate library: fall back to the uniform start
             return np.full(f.shape[0], 1.0 / f.shape[0])
         a = a / a.sum()
         m = a * self.rho_r_minerals.double().cpu().numpy() if self.alpha_conversion else a
