@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import warnings
 
 import typer
 
@@ -16,19 +17,29 @@ def fail(message: str, code: int = EXIT_USER_ERROR):
     raise typer.Exit(code)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """Warnings as one ``warning: …`` line: the user needs the message, not our source line."""
+    typer.secho(f"warning: {message}", fg=typer.colors.YELLOW, err=True)
+
+
 def user_errors(func):
-    """Decorate a command so that bad input prints ``error: …`` and exits 2 instead of a traceback."""
+    """Decorate a command so that bad input prints ``error: …`` and exits 2 instead of a traceback;
+    Python warnings raised while it runs print as one ``warning: …`` line each (no source lines)."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
-            return func(*args, **kwargs)
+            with warnings.catch_warnings():
+                warnings.showwarning = _show_warning
+                return func(*args, **kwargs)
         except SocspecInputError as exc:
             fail(str(exc))
         except FileNotFoundError as exc:
             fail(f"{exc.filename or exc}: file not found")
         except PermissionError as exc:
             fail(f"{exc.filename or exc}: permission denied")
+        except IsADirectoryError as exc:
+            fail(f"{exc.filename or exc}: is a directory, not a file")
         except KeyboardInterrupt:
             typer.secho("interrupted", err=True)
             raise typer.Exit(130)

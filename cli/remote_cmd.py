@@ -57,15 +57,13 @@ def fit_remote(
 ) -> None:
     """Cross-validate XGBoost and random forest on a corpus's covariates (spatial-block or random
     folds); write metrics.json, predictions.csv and PNGs to --out."""
-    from socspec.outputs import prepare_run_dir
     from socspec.remote import evaluate, read_corpus, resolve_region, simulate_corpus, write_outputs
+    from socspec.remote.cv import check_cv_options
+    from socspec.runs import RunDir, check_run_dir
 
-    if cv not in ("spatial", "random"):
-        from socspec.errors import SocspecInputError
-
-        raise SocspecInputError(f"--cv {cv!r} is not spatial or random")
+    check_cv_options(cv, folds, block_deg, block_km)
     reg = resolve_region(region, bbox=bbox, polygon=polygon)
-    out_dir = prepare_run_dir(out, force)
+    check_run_dir(out, force=force)  # refuse early; the run is written under a lock at the end
     t0 = time.perf_counter()
     if data is None:
         note(_SIM_BANNER)
@@ -92,7 +90,8 @@ def fit_remote(
                    progress=not quiet and sys.stderr.isatty())
     res["metrics"]["timing_seconds"]["load"] = load_s
     res["metrics"]["data"]["region"] = reg.name
-    files = write_outputs(res, out_dir)
+    with RunDir(out, force=force) as run:
+        write_outputs(res, run.path)
     m = res["metrics"]
     echo(f"features: {', '.join(m['data']['features'])}; CV: {m['cv']['scheme']}, {folds} folds")
     for name in _csv_list(models) or ():
@@ -100,7 +99,7 @@ def fit_remote(
         echo(f"{name:14s} R² {r['r2']:.3f}  RMSE {r['rmse']:.2f} g/kg  MAE {r['mae']:.2f}  "
              f"CCC {r['ccc']:.3f}  Moran's I(resid) {r.get('moran_i_residuals', float('nan')):.3f}"
              f"  ({m['timing_seconds'][name]:.1f} s)")
-    echo(f"wrote {files['metrics']} (+ predictions.csv, PNGs)")
+    echo(f"wrote {Path(out) / 'metrics.json'} (+ predictions.csv, PNGs)")
     if corpus.simulated:
         note("reminder: these numbers are on SIMULATED data")
 

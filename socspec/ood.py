@@ -5,6 +5,9 @@ Our OOD score is the lab model's reconstruction error (per-spectrum RMSE of refl
 
 * :func:`conformal_threshold` — split-conformal quantile of held-in scores at a stated false-alarm
   rate α; ``flag = score > threshold``.
+* :func:`conformal_calibration` — the same threshold when the calibration set is large enough, and
+  otherwise the largest calibration score with the false-alarm rate that *can* be promised
+  (1/(n + 1)); never ``inf``/NaN, and it says whether the asked rate was reached.
 * :class:`PCAQResidual` — the chemometric reference: Q = ‖x − x̂‖² after projecting on the
   leading principal components of the training spectra, with its own conformal threshold.
 * :func:`welch_test`, :func:`auroc` — Welch's unequal-variance t-test and the area under the ROC.
@@ -43,6 +46,52 @@ def conformal_threshold(scores, false_alarm: float = DEFAULT_FALSE_ALARM) -> flo
     if k > n:
         return float("inf")
     return float(s[k - 1])
+
+
+def calibration_size_needed(false_alarm: float = DEFAULT_FALSE_ALARM) -> int:
+    """Smallest number n of calibration scores for which ⌈(n + 1)(1 − α)⌉ ≤ n, i.e. n ≥ (1 − α)/α
+    (19 at α = 0.05, 9 at α = 0.1)."""
+    a = float(false_alarm)
+    return int(math.ceil((1.0 - a) / a - 1e-9))
+
+
+def conformal_calibration(scores, false_alarm: float = DEFAULT_FALSE_ALARM) -> dict:
+    """A finite threshold from calibration scores, and what it promises.
+
+    With n ≥ :func:`calibration_size_needed` finite scores this is :func:`conformal_threshold`
+    (false-alarm rate ≤ α for exchangeable new scores). With fewer, the rate α cannot be promised by
+    any threshold on n scores; the threshold is then the largest calibration score, for which
+    P(new score > max of n) ≤ 1/(n + 1) — the smallest rate these n scans can guarantee. Flags stay
+    on (rather than a silent ``+inf`` that never flags) and the caller is told.
+
+    Returns ``{"threshold", "false_alarm" (asked α), "false_alarm_achievable" (α, or 1/(n + 1)),
+    "reached" (bool), "n_calibration", "n_needed"}``. Raises ValueError without a finite score.
+    """
+    a = float(false_alarm)
+    if not (0.0 < a < 1.0):
+        raise ValueError(f"false_alarm must be in (0, 1), got {false_alarm!r}")
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    s = np.sort(s[np.isfinite(s)])
+    n = int(s.size)
+    if n == 0:
+        raise ValueError("conformal_calibration needs at least one finite calibration score, got none")
+    need = calibration_size_needed(a)
+    if n >= need:
+        thr, achievable, reached = conformal_threshold(s, a), a, True
+    else:
+        thr, achievable, reached = float(s[-1]), 1.0 / (n + 1), False
+    return {"threshold": float(thr), "false_alarm": a, "false_alarm_achievable": float(achievable),
+            "reached": bool(reached), "n_calibration": n, "n_needed": need}
+
+
+def calibration_warning(cal: dict, what: str = "OOD threshold") -> str | None:
+    """One sentence for the user when ``cal`` (from :func:`conformal_calibration`) could not reach the
+    asked false-alarm rate; None when it did."""
+    if cal is None or cal.get("reached", True):
+        return None
+    return (f"{what}: only {cal['n_calibration']} held-out calibration scans, so the asked false-alarm rate "
+            f"{cal['false_alarm']:.0%} cannot be guaranteed (needs ≥ {cal['n_needed']}); the threshold is the "
+            f"largest calibration score, which promises at most {cal['false_alarm_achievable']:.1%} false alarms")
 
 
 # ---------------------------------------------------------------- PCA Q residual
@@ -93,7 +142,15 @@ class PCAQResidual:
         self.calibrated_on_ = "train" if X_calib is None else "calib"
         calib = X if X_calib is None else np.asarray(X_calib, dtype=np.float64)
         self.calib_scores_ = self.score(calib)
-        self.threshold_ = conformal_threshold(self.calib_scores_, self.false_alarm)
+        self.calibrate(self.calib_scores_)
+        return self
+
+    def calibrate(self, calib_scores) -> "PCAQResidual":
+        """Set ``threshold_`` from Q scores of held-out spectra (:func:`conformal_calibration`:
+        finite, with ``calibration_`` saying which false-alarm rate it promises)."""
+        self.calib_scores_ = np.asarray(calib_scores, dtype=np.float64).ravel()
+        self.calibration_ = conformal_calibration(self.calib_scores_, self.false_alarm)
+        self.threshold_ = self.calibration_["threshold"]
         return self
 
     def _check_fitted(self):
@@ -130,6 +187,7 @@ class PCAQResidual:
             "explained_variance_ratio_": self.explained_variance_ratio_,
             "calibrated_on_": self.calibrated_on_,
             "calib_scores_": np.asarray(getattr(self, "calib_scores_", []), dtype=np.float64).tolist(),
+            "calibration_": getattr(self, "calibration_", None),
         }
 
     @classmethod
@@ -144,6 +202,7 @@ class PCAQResidual:
         obj.explained_variance_ratio_ = float(d.get("explained_variance_ratio_", float("nan")))
         obj.calibrated_on_ = d.get("calibrated_on_", "unknown")
         obj.calib_scores_ = np.asarray(d.get("calib_scores_", []), dtype=np.float64)
+        obj.calibration_ = d.get("calibration_")
         return obj
 
     def __repr__(self):

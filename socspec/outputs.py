@@ -25,10 +25,24 @@ def _umask_mode() -> int:
 
 
 def _mkstemp_beside(path: Path, prefix: str, suffix: str) -> str:
-    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
+    except PermissionError as exc:  # name the file the user asked for, not our hidden temporary
+        raise PermissionError(exc.errno, exc.strerror, str(path)) from None
     os.close(fd)
     os.chmod(tmp, _umask_mode())
     return tmp
+
+
+def _replace(tmp, path: Path) -> None:
+    """``os.replace`` whose errors name the target, not the temporary file."""
+    try:
+        os.replace(tmp, path)
+    except IsADirectoryError:
+        raise OutputExistsError("is a directory, not a file", path=path,
+                                hint="give a file name for --out (e.g. predictions.csv)") from None
+    except PermissionError as exc:
+        raise PermissionError(exc.errno, exc.strerror, str(path)) from None
 
 
 def prepare_run_dir(path, force: bool = False) -> Path:
@@ -44,8 +58,18 @@ def prepare_run_dir(path, force: bool = False) -> Path:
     return path
 
 
-def check_output_file(path, force: bool = False) -> Path:
+def check_output_file(path, force: bool = False, inputs=()) -> Path:
+    """Check an output *file* can be written: not a directory, not one of ``inputs`` (never, even
+    with ``force``), not an existing file unless ``force``."""
     path = Path(path)
+    for src in inputs:
+        src = Path(src)
+        if path.resolve() == src.resolve() or (path.exists() and src.exists() and os.path.samefile(path, src)):
+            raise OutputExistsError(f"--out is the input file {src}", path=path,
+                                    hint="write the output to another file; socspec never replaces its input")
+    if path.is_dir():
+        raise OutputExistsError("is a directory, not a file", path=path,
+                                hint="give a file name for --out (e.g. predictions.csv)")
     if path.exists() and not force:
         raise OutputExistsError("output file already exists", path=path,
                                 hint="choose another --out, or pass --force to replace it")
@@ -62,7 +86,7 @@ def atomic_write(path, mode: str = "w", **kwargs):
     try:
         with open(tmp, mode, **kwargs) as fh:
             yield fh
-        os.replace(tmp, path)
+        _replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -78,7 +102,7 @@ def atomic_path(path):
     tmp = _mkstemp_beside(path, f".{path.stem}.", path.suffix)
     try:
         yield Path(tmp)
-        os.replace(tmp, path)
+        _replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

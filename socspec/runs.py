@@ -154,6 +154,27 @@ def _listing(path: Path, k: int = 4) -> str:
     return ", ".join(names[:k]) + more
 
 
+def check_run_dir(path, *, force: bool = False, resume: bool = False) -> str:
+    """What :class:`RunDir` would do with ``path`` — ``"new"``, ``"resume"`` or ``"replace"`` — or
+    the :class:`OutputExistsError` it would raise; creates nothing (refuse early, before slow work)."""
+    final = Path(path)
+    if final.exists() and not final.is_dir():
+        raise OutputExistsError("exists and is not a directory", path=final, hint="choose another --out")
+    nonempty = final.is_dir() and any(final.iterdir())
+    if not nonempty:
+        return "new"
+    if resume and has_checkpoint(final):
+        return "resume"
+    if resume and not force:
+        raise OutputExistsError(
+            f"--resume: no checkpoint to continue here (it holds {_listing(final)})", path=final,
+            hint="choose another --out, or pass --force to replace the directory with a new run")
+    if not force:
+        raise OutputExistsError("output directory already exists and is not empty", path=final,
+                                hint="choose another --out, or pass --force to replace it")
+    return "replace"
+
+
 class RunDir:
     """``with RunDir(out, force=..., resume=...) as run:`` — write the run under ``run.path``.
 
@@ -174,22 +195,7 @@ class RunDir:
         self._lock = None
 
     def _check_target(self):
-        final = self.final
-        if final.exists() and not final.is_dir():
-            raise OutputExistsError("exists and is not a directory", path=final, hint="choose another --out")
-        nonempty = final.is_dir() and any(final.iterdir())
-        if not nonempty:
-            return "new"
-        if self.resume and has_checkpoint(final):
-            return "resume"
-        if self.resume and not self.force:
-            raise OutputExistsError(
-                f"--resume: no checkpoint to continue here (it holds {_listing(final)})", path=final,
-                hint="choose another --out, or pass --force to replace the directory with a new run")
-        if not self.force:
-            raise OutputExistsError("output directory already exists and is not empty", path=final,
-                                    hint="choose another --out, or pass --force to replace it")
-        return "replace"
+        return check_run_dir(self.final, force=self.force, resume=self.resume)
 
     def __enter__(self) -> "RunDir":
         self._lock = run_lock(self.final)

@@ -16,7 +16,9 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from ..errors import SocspecInputError
 from ..outputs import atomic_path
+from ..runs import check_identity, load_torch
 from .loss import eq1_loss
 from .models import SOC_INDEX
 
@@ -63,13 +65,17 @@ def train(net, train_data: TrainData, val_data: TrainData | None, *, epochs: int
           weight_decay: float = 0.0, batch_size: int | None = None, patience: int | None = 100,
           sigma_soc: float = 0.0041, sigma_reflectance: float = 0.01, device: torch.device,
           seed: int = 0, checkpoint_dir=None, checkpoint_every: int = 50, resume: bool = False,
-          progress: bool = True, history: list | None = None, desc: str = "fit-lab") -> dict:
+          progress: bool = True, history: list | None = None, desc: str = "fit-lab",
+          identity: dict | None = None) -> dict:
     """Adam on eq. 1. Returns {"history", "best_epoch", "best_val", "stopped_early", "resumed_from"}.
 
     Early stopping watches the validation loss (the training loss when there is no validation
     split); the weights of the best epoch are restored at the end. With ``checkpoint_dir`` the
     full state (weights, optimiser, best weights, history, RNG) is written every
-    ``checkpoint_every`` epochs; ``resume=True`` continues from it.
+    ``checkpoint_every`` epochs; ``resume=True`` continues from it. ``identity`` (a
+    :func:`socspec.runs.run_identity` dict: data, configuration, grid) is stored in the checkpoint,
+    and a resumed checkpoint must carry the same one (:class:`socspec.runs.ResumeMismatchError`
+    otherwise). Checkpoints load with ``weights_only=True``: loading never runs code.
     """
     net.to(device).train()
     opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
@@ -84,13 +90,23 @@ def train(net, train_data: TrainData, val_data: TrainData | None, *, epochs: int
     resumed_from = None
     ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir else None
     if resume and ckpt_path is not None and ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location=device, weights_only=False)
-        net.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optim"])
-        gen.set_state(ck["generator"].to("cpu") if device.type == "cpu" else ck["generator"].cpu())
-        best_val, best_epoch, best_state = ck["best_val"], ck["best_epoch"], ck["best_state"]
-        history[:] = ck["history"]
-        start = resumed_from = int(ck["epoch"]) + 1
+        ck = load_torch(ckpt_path, map_location=device, what="checkpoint")
+        if not isinstance(ck, dict) or "model" not in ck:
+            raise SocspecInputError("not a socspec training checkpoint", path=ckpt_path,
+                                    hint="start over without --resume (--force replaces the run)")
+        if identity is not None:
+            check_identity(ck.get("identity"), identity, path=ckpt_path)
+        try:
+            net.load_state_dict(ck["model"])
+            opt.load_state_dict(ck["optim"])
+            gen.set_state(ck["generator"].cpu())
+            best_val, best_epoch, best_state = ck["best_val"], ck["best_epoch"], ck["best_state"]
+            history[:] = ck["history"]
+            start = resumed_from = int(ck["epoch"]) + 1
+        except (KeyError, RuntimeError, TypeError, ValueError) as exc:
+            first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0][:200]
+            raise SocspecInputError(f"the checkpoint does not fit this model ({first})", path=ckpt_path,
+                                    hint="start over without --resume (--force replaces the run)") from None
 
     def save_checkpoint(epoch):
         if ckpt_path is None:
@@ -99,7 +115,7 @@ def train(net, train_data: TrainData, val_data: TrainData | None, *, epochs: int
         with atomic_path(ckpt_path) as tmp:
             torch.save({"epoch": epoch, "model": net.state_dict(), "optim": opt.state_dict(),
                         "generator": gen.get_state(), "best_val": best_val, "best_epoch": best_epoch,
-                        "best_state": best_state, "history": history}, tmp)
+                        "best_state": best_state, "history": history, "identity": identity}, tmp)
 
     bar = tqdm(range(start, epochs), desc=desc, unit="epoch", leave=False,
                disable=not progress or not sys.stderr.isatty())

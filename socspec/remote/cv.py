@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import SocspecInputError
+
 EARTH_RADIUS_KM = 6371.0088
 
 
@@ -24,12 +26,13 @@ def block_ids(lat_deg, lon_deg, *, block_deg: float | None = None,
         raise ValueError("give exactly one of block_deg and block_km")
     if block_deg is not None:
         if not block_deg > 0:
-            raise ValueError(f"block_deg must be > 0, got {block_deg}")
+            raise SocspecInputError(f"--block-deg must be > 0 degrees, got {block_deg:g}",
+                                    hint="e.g. --block-deg 1 (about 111 km of latitude)")
         row = np.floor((lat + 90.0) / block_deg).astype(np.int64)
         col = np.floor((lon + 180.0) / block_deg).astype(np.int64)
     else:
         if not block_km > 0:
-            raise ValueError(f"block_km must be > 0, got {block_km}")
+            raise SocspecInputError(f"--block-km must be > 0 km, got {block_km:g}", hint="e.g. --block-km 100")
         dlat = np.degrees(block_km / EARTH_RADIUS_KM)
         row = np.floor((lat + 90.0) / dlat).astype(np.int64)
         lat_mid = np.radians(-90.0 + (row + 0.5) * dlat)
@@ -39,10 +42,18 @@ def block_ids(lat_deg, lon_deg, *, block_deg: float | None = None,
     return labels.ravel()
 
 
+def _check_n_folds(n_folds) -> None:
+    if isinstance(n_folds, bool) or not isinstance(n_folds, (int, np.integer)) or n_folds < 2:
+        raise SocspecInputError(f"--folds must be an integer ≥ 2, got {n_folds!r}",
+                                hint="cross-validation needs at least 2 folds (e.g. --folds 5)")
+
+
 def random_folds(n: int, n_folds: int = 5, seed: int = 0) -> np.ndarray:
     """Fold label (n,) in 0..n_folds-1: a seeded permutation cut into near-equal parts."""
-    if n_folds < 2 or n_folds > n:
-        raise ValueError(f"n_folds must be in 2..{n}, got {n_folds}")
+    _check_n_folds(n_folds)
+    if n_folds > n:
+        raise SocspecInputError(f"--folds {n_folds} is more than the {n} points",
+                                hint=f"use --folds between 2 and {n}")
     perm = np.random.default_rng(seed).permutation(n)
     folds = np.empty(n, dtype=np.int64)
     folds[perm] = np.arange(n) % n_folds
@@ -57,8 +68,12 @@ def group_folds(groups, n_folds: int = 5, seed: int = 0) -> np.ndarray:
     """
     groups = np.asarray(groups)
     uniq, inv, counts = np.unique(groups, return_inverse=True, return_counts=True)
-    if n_folds < 2 or n_folds > len(uniq):
-        raise ValueError(f"n_folds={n_folds} needs 2 ≤ n_folds ≤ number of blocks ({len(uniq)})")
+    _check_n_folds(n_folds)
+    if n_folds > len(uniq):
+        raise SocspecInputError(
+            f"--folds {n_folds} needs at least {n_folds} spatial blocks, but the points fall in only "
+            f"{len(uniq)} blocks", hint=f"use --folds {max(2, len(uniq))} or fewer, a smaller --block-deg/"
+            "--block-km, or --cv random" if len(uniq) >= 2 else "use a smaller --block-deg/--block-km, or --cv random")
     order = np.random.default_rng(seed).permutation(len(uniq))
     order = order[np.argsort(-counts[order], kind="stable")]
     load = np.zeros(n_folds, dtype=np.int64)
@@ -79,6 +94,23 @@ def spatial_block_folds(lat_deg, lon_deg, n_folds: int = 5, *, block_deg: float 
     return group_folds(blocks, n_folds, seed), blocks
 
 
+def check_cv_options(scheme: str = "spatial", n_folds: int = 5, block_deg: float | None = 1.0,
+                     block_km: float | None = None) -> None:
+    """Refuse CV options that cannot work before any data is read (:class:`SocspecInputError` with a
+    hint): an unknown scheme, fewer than 2 folds, a block size ≤ 0. Whether there are as many
+    spatial blocks as folds is checked by :func:`group_folds` once the points are known."""
+    if scheme not in ("spatial", "random"):
+        raise SocspecInputError(f"unknown CV scheme {scheme!r}", hint="use --cv spatial or --cv random")
+    _check_n_folds(n_folds)
+    if scheme == "spatial":
+        if block_km is not None:
+            if not block_km > 0:
+                raise SocspecInputError(f"--block-km must be > 0 km, got {block_km:g}", hint="e.g. --block-km 100")
+        elif block_deg is None or not block_deg > 0:
+            raise SocspecInputError(f"--block-deg must be > 0 degrees, got {block_deg!r}",
+                                    hint="e.g. --block-deg 1 (about 111 km of latitude)")
+
+
 def make_folds(lat_deg, lon_deg, *, scheme: str = "spatial", n_folds: int = 5,
                block_deg: float | None = 1.0, block_km: float | None = None, seed: int = 0):
     """Folds for ``scheme`` in {"spatial", "random"}; returns ``(folds, info_dict)``."""
@@ -86,7 +118,7 @@ def make_folds(lat_deg, lon_deg, *, scheme: str = "spatial", n_folds: int = 5,
     if scheme == "random":
         return random_folds(n, n_folds, seed), {"scheme": "random", "folds": n_folds, "seed": seed}
     if scheme != "spatial":
-        raise ValueError(f"unknown CV scheme {scheme!r}; use 'spatial' or 'random'")
+        raise SocspecInputError(f"unknown CV scheme {scheme!r}", hint="use --cv spatial or --cv random")
     folds, blocks = spatial_block_folds(lat_deg, lon_deg, n_folds, block_deg=block_deg,
                                         block_km=block_km, seed=seed)
     info = {"scheme": "spatial", "folds": n_folds, "seed": seed,

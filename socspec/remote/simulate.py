@@ -124,6 +124,9 @@ def simulate_corpus(n: int = 2000, regions=("north", "south", "east", "west"), s
         raise ValueError(f"n={n} is too small for {len(regions)} regions (need ≥ 10 each)")
     if not 0.0 <= nugget <= 1.0:
         raise ValueError(f"nugget must be in [0, 1], got {nugget}")
+    if chips and (isinstance(chip_size, bool) or not isinstance(chip_size, (int, np.integer)) or chip_size < 1):
+        raise ValueError(f"chip_size must be a positive number of pixels, got {chip_size!r} (e.g. 8; "
+                         "TerraMind takes chips in multiples of 16: 16, 32 …)")
     rng = np.random.default_rng(seed)
     sizes = np.full(len(regions), n // len(regions))
     sizes[: n - sizes.sum()] += 1
