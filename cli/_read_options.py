@@ -51,8 +51,15 @@ DropBadRowsOpt = Annotated[bool, typer.Option(
     "--drop-bad-rows", help="Drop rows with missing/non-numeric/out-of-range spectra (or missing carbon when "
     "training needs it) instead of stopping; the count is reported.", rich_help_panel=_PANEL)]
 
+UniqueIdsOpt = Annotated[bool, typer.Option(
+    "--unique-ids", help="Every row must have its own id: a repeated id is an error (by default repeated ids are "
+    "replicate scans of one sample, reported and kept together in splits).", rich_help_panel=_PANEL)]
+AverageReplicatesOpt = Annotated[bool, typer.Option(
+    "--average-replicates", help="Average the scans that share an id into one spectrum (their carbon must agree "
+    "or be missing; other columns from the first scan).", rich_help_panel=_PANEL)]
+
 _READ_KEYS = ("kind", "percent", "wavelength_unit", "carbon_col", "carbon_unit", "id_col", "region_col",
-              "lat_col", "lon_col", "date_col", "drop_bad_rows", "sep")
+              "lat_col", "lon_col", "date_col", "drop_bad_rows", "sep", "unique_ids", "average_replicates")
 
 
 def read_kwargs(**values) -> dict:

@@ -9,9 +9,9 @@ from typing import Annotated
 import typer
 
 from socspec_cli._common import user_errors
-from socspec_cli._read_options import (CarbonColOpt, CarbonUnitOpt, DateColOpt, DropBadRowsOpt, IdColOpt,
-                                       KindOpt, LatColOpt, LonColOpt, PercentOpt, RegionColOpt, SepOpt,
-                                       WavelengthUnitOpt, read_kwargs)
+from socspec_cli._read_options import (AverageReplicatesOpt, CarbonColOpt, CarbonUnitOpt, DateColOpt,
+                                       DropBadRowsOpt, IdColOpt, KindOpt, LatColOpt, LonColOpt, PercentOpt,
+                                       RegionColOpt, SepOpt, UniqueIdsOpt, WavelengthUnitOpt, read_kwargs)
 
 
 def _fmt(x) -> str:
@@ -57,6 +57,11 @@ def format_summary(s: dict) -> str:
         lines.append(f"carbon:        {s['carbon_column']!r} — {s.get('carbon_basis')}, unit {s['carbon_unit']} "
                      f"({s.get('carbon_unit_source')}); {s['n_labelled']} of {s['n_samples']} rows labelled, "
                      f"{_fmt(s['soc_g_kg_min'])}–{_fmt(s['soc_g_kg_max'])} g/kg")
+        if s.get("carbon_choice"):
+            lines.append(f"  chosen:      {s['carbon_choice']}")
+    elif s.get("carbon_candidates"):
+        lines.append(f"carbon:        none chosen — {s.get('carbon_choice')}")
+        lines.append(f"  candidates:  {', '.join(s['carbon_candidates'])} (pick one with --carbon-col NAME)")
     else:
         lines.append("carbon:        none found (pass --carbon-col to name it)")
     lines.append("columns by role:")
@@ -64,6 +69,14 @@ def format_summary(s: dict) -> str:
         lines.append(f"  {role + ':':<8} {s.get(role + '_column') or '—'}")
     others = s.get("other_columns") or []
     lines.append(f"  other:   {', '.join(others) if others else '—'}")
+    reps = s.get("replicates") or {}
+    if reps.get("n_ids_with_replicates"):
+        ex = ", ".join(f"{k} ×{v}" for k, v in reps["examples"].items())
+        more = ", …" if reps["n_ids_with_replicates"] > len(reps["examples"]) else ""
+        lines.append(f"replicates:    {reps['n_ids_with_replicates']} id(s) scanned more than once, up to "
+                     f"{reps['max_scans_per_id']} scans per id ({ex}{more})"
+                     + ("; averaged (--average-replicates)" if reps.get("averaged") else
+                        "; kept together in splits, --average-replicates averages them"))
     miss = s.get("missing_values") or {}
     lines.append("missing values: " + (", ".join(f"{k} {v}" for k, v in miss.items()) if miss else "none"))
     for w in s.get("warnings") or []:
@@ -89,6 +102,8 @@ def inspect(
     date_col: DateColOpt = None,
     sep: SepOpt = None,
     drop_bad_rows: DropBadRowsOpt = False,
+    unique_ids: UniqueIdsOpt = False,
+    average_replicates: AverageReplicatesOpt = False,
     require_carbon: Annotated[bool, typer.Option(
         "--require-carbon", help="Check as for training: every row must have carbon.")] = False,
 ) -> None:

@@ -179,9 +179,12 @@ def test_no_carbon_column_when_training(tmp_path, rng):
     assert_user_error(run(p, "--require-carbon"), p, "no carbon column", "--carbon-col")
 
 
-def test_duplicate_ids(tmp_path, rng):
+def test_duplicate_ids_are_replicates_unless_unique_ids_asked(tmp_path, rng):
     p = wide_csv(tmp_path / "ids.csv", WL10.astype(int), _spectra(rng), {"sample_id": ["a", "b", "a", "c"]})
-    assert_user_error(run(p), p, "column 'sample_id'", "'a' appears 2 times", "rows 2, 4")
+    assert_user_error(run(p, "--unique-ids"), p, "column 'sample_id'", "'a' appears 2 times", "rows 2, 4")
+    res = run(p)  # replicate scans are normal: reported, not refused
+    assert res.exit_code == 0 and "replicates:    1 id(s) scanned more than once, up to 2 scans per id (a ×2)" \
+        in res.output, res.output
 
 
 def test_ragged_row(tmp_path, rng):
