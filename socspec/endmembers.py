@@ -6,9 +6,12 @@ from the unit-cell volume V (nm³). g/cm³ × nm = 10³ kg/m³ × 10⁻⁹ m = 1
 
 Loaders:
 
-* :meth:`EndmemberLibrary.default` — the embedded library in the ``socspec_endmembers`` package
-  (16 common soil minerals; spectra synthesised from documented absorption features, see
-  :func:`synthesize_spectra` and ``endmembers/PROVENANCE.md``);
+* :meth:`EndmemberLibrary.usgs` — the embedded MEASURED library (55 USGS v7 mineral records at
+  5 nm; the physics decoder's default, ``endmembers="usgs"``);
+* :meth:`EndmemberLibrary.default` / :meth:`EndmemberLibrary.synthetic` — the embedded synthetic
+  library in the ``socspec_endmembers`` package (16 common soil minerals; spectra synthesised from
+  documented absorption features, see :func:`synthesize_spectra` and ``endmembers/PROVENANCE.md``;
+  ``endmembers="synthetic"``);
 * :meth:`EndmemberLibrary.from_csv` — a wide spectra CSV (``wavelength_nm`` + one column per
   mineral) plus a ``minerals.csv`` with ``density_g_cm3``, ``unit_cell_volume_nm3``, ``size_r_nm``;
 * :meth:`EndmemberLibrary.from_usgs_ascii` — USGS Spectral Library v7 ASCII files.
@@ -38,6 +41,10 @@ USGS_DELETED = -1.23e34
 DEFAULT_WAVELENGTH_NM = np.arange(350.0, 2501.0, 1.0)
 _FWHM_TO_SIGMA = 1.0 / (2.0 * math.sqrt(2.0 * math.log(2.0)))
 _FORMAT = "socspec.EndmemberLibrary"
+# embedded libraries (endmembers/): the measured USGS one is the physics decoder's default
+USGS_SPECTRA_FILE = "usgs_v7_5nm.csv"
+USGS_MINERALS_FILE = "usgs_v7_minerals.csv"
+EMBEDDED_LIBRARIES = ("usgs", "synthetic")
 
 
 def unit_cell_volume_nm3(a_angstrom, b_angstrom, c_angstrom, alpha_deg=90.0, beta_deg=90.0, gamma_deg=90.0):
@@ -262,6 +269,37 @@ class EndmemberLibrary:
                    for n, ds, cs in zip(names, minerals["density_source"], minerals["cell_source"])]
         return cls(names, wl, f, minerals["density_g_cm3"], minerals["size_r_nm"], sources=sources,
                    report={"loader": "default", "path": str(d)})
+
+    @classmethod
+    def synthetic(cls, wavelength_nm=None) -> "EndmemberLibrary":
+        """The band-synthesised library (same as :meth:`default`): spectra no soil contains, kept
+        for tests and as ``endmembers="synthetic"``."""
+        return cls.default(wavelength_nm)
+
+    @classmethod
+    def usgs(cls, wavelength_nm=None) -> "EndmemberLibrary":
+        """The embedded MEASURED library: 55 USGS Spectral Library v7 mineral records (Kokaly et al.
+        2017, doi:10.3133/ds1035; public domain) on 350–2500 nm at 5 nm with density and unit-cell
+        size (``endmembers/usgs_v7_5nm.csv`` + ``usgs_v7_minerals.csv``, built by
+        ``scripts/build_usgs_library.py`` from ../shared/endmembers; see ``endmembers/PROVENANCE.md``).
+        The physics decoder's default library. ``wavelength_nm``: resample onto that grid."""
+        from socspec_endmembers import data_dir
+        d = data_dir()
+        lib = cls.from_csv(d / USGS_SPECTRA_FILE, d / USGS_MINERALS_FILE, on_missing="error")
+        facts = pd.read_csv(d / USGS_MINERALS_FILE).set_index("mineral")
+        sources = [f"USGS splib07 {facts.loc[n, 'instrument']}: {facts.loc[n, 'usgs_record'] if isinstance(facts.loc[n, 'usgs_record'], str) else n}"
+                   f"; density: {facts.loc[n, 'density_source']}" for n in lib.names]
+        lib = lib._replace(sources=sources, report={"loader": "usgs", "path": str(d)})
+        return lib if wavelength_nm is None else lib.resample(wavelength_nm)
+
+    @classmethod
+    def named(cls, name: str, wavelength_nm=None) -> "EndmemberLibrary":
+        """An embedded library by name: ``"usgs"`` (measured, the physics decoder's default) or
+        ``"synthetic"`` (band-synthesised)."""
+        if name not in EMBEDDED_LIBRARIES:
+            raise SocspecInputError(f"unknown endmember library {name!r}",
+                                    hint=f"use one of {', '.join(EMBEDDED_LIBRARIES)} or a CSV library")
+        return cls.usgs(wavelength_nm) if name == "usgs" else cls.synthetic(wavelength_nm)
 
     @classmethod
     def from_csv(cls, spectra_csv, minerals_csv=None, on_missing: str = "skip",
