@@ -35,9 +35,14 @@ class Encoder(nn.Module):
     (:meth:`set_standardisation`); they are part of the saved state.
     """
 
-    def __init__(self, n_wavelengths: int, n_latent: int, hidden: int = 512, n_hidden_layers: int = 2):
+    def __init__(self, n_wavelengths: int, n_latent: int, hidden: int = 512, n_hidden_layers: int = 2,
+                 n_extra: int = 0):
         super().__init__()
-        self.net = _mlp(n_wavelengths, hidden, n_latent, n_hidden_layers)
+        if n_extra < 0:
+            raise ValueError(f"n_extra must be >= 0, got {n_extra}")
+        self.n_latent = int(n_latent)
+        self.n_extra = int(n_extra)  # per-scan decoder inputs beside m̂ (photometric scale, water path)
+        self.net = _mlp(n_wavelengths, hidden, n_latent + n_extra, n_hidden_layers)
         self.register_buffer("mean_", torch.zeros(n_wavelengths))
         self.register_buffer("scale_", torch.ones(n_wavelengths))
 
@@ -61,7 +66,7 @@ class Encoder(nn.Module):
         Shrinking the output layer and setting the biases to log m̂_prior avoids that.
         """
         last = self.net[-1]
-        k = last.out_features
+        k = self.n_latent
         p = float(np.clip(soc_fraction_mean, 1e-4, 0.5))
         if other_fractions is None:
             rest = np.full(k - 1, 1.0 / (k - 1))
@@ -74,14 +79,20 @@ class Encoder(nn.Module):
         m = np.insert((1.0 - p) * rest, soc_index, p)
         with torch.no_grad():
             last.weight.mul_(output_scale)
-            last.bias.copy_(torch.as_tensor(np.log(m), dtype=last.bias.dtype))
+            last.bias[:k].copy_(torch.as_tensor(np.log(m), dtype=last.bias.dtype))
+            last.bias[k:].zero_()  # per-scan extras start at their neutral value
 
     def logits(self, reflectance: torch.Tensor) -> torch.Tensor:
         return self.net((reflectance - self.mean_) / self.scale_)
 
-    def forward(self, reflectance: torch.Tensor) -> torch.Tensor:
+    def forward_with_extras(self, reflectance: torch.Tensor):
+        """(m̂ (B, K), extras (B, n_extra) raw outputs) from one pass."""
+        z = self.logits(reflectance).float()
         # softmax in float32 even under bf16 autocast: SOC fractions ~0.01 need the mantissa
-        return torch.softmax(self.logits(reflectance).float(), dim=-1)
+        return torch.softmax(z[:, :self.n_latent], dim=-1), z[:, self.n_latent:]
+
+    def forward(self, reflectance: torch.Tensor) -> torch.Tensor:
+        return self.forward_with_extras(reflectance)[0]
 
 
 class AnnDecoder(nn.Module):
@@ -111,20 +122,32 @@ class AnnDecoder(nn.Module):
 
 
 class PhysicsDecoder(nn.Module):
-    """Linear mixing with the mass → area conversion (seed 003 eq. 2).
+    """Mixing decoder with the mass → area conversion (seed 003 eq. 2), optionally intimate
+    (Hapke) mixing and per-scan photometric / liquid-water terms (:mod:`socspec.lab.mixing`).
 
-    R̂_i(λ_j) = Σ_k α_ik f_k(λ_j),   α_ik = (m̂_ik / ρ_k r_k) / Σ_l (m̂_il / ρ_l r_l),   Σ_k α_ik = 1.
+    ``mixing="linear"`` (seed 003 exactly):
+      R̂_i(λ_j) = Σ_k α_ik f_k(λ_j),   α_ik = (m̂_ik / ρ_k r_k) / Σ_l (m̂_il / ρ_l r_l),   Σ_k α_ik = 1.
+    ``mixing="hapke"``: the same α mix single-scattering albedos w_k = w(f_k) and the mixture's
+      albedo is turned back into reflectance: R̂_i = REFF(Σ_k α_ik w_k) (Hapke 1981).
+    Per-scan extras (B, n_extra) from the encoder, in this order when enabled:
+      ``photometric``: s_i = exp(clamp(z, −3, 3)) (grain size / packing / illumination brightness);
+      ``water``: d_i = 20 µm · softplus(z − 3) ≥ 0, an effective liquid-water path (≈ 1 µm at z = 0),
+      R̂_i(λ) ← s_i · R̂_i(λ) · exp(−2 κ_w(λ) d_i) with κ_w liquid water's absorption coefficient.
 
     * f_k (K−1, M) mineral spectra and ρ_k r_k (K−1,) in mg m⁻² are fixed buffers (library resampled
       to the model grid); index 0 (``SOC_INDEX``) is SOC.
-    * f_SOC(λ) = sigmoid(θ_λ) with θ initialised at 0 → f_SOC = 0.5 and always inside [0, 1]
-      (sigmoid rather than clamp so the gradient never dies at the bounds).
+    * f_SOC(λ) = sigmoid(θ_λ) (linear) or REFF(sigmoid(θ_λ)) (hapke: θ is the albedo logit), θ
+      initialised so that f_SOC = 0.5 and always inside [0, 1] (sigmoid rather than clamp so the
+      gradient never dies at the bounds).
     * (ρ r)_SOC = exp(φ), φ initialised at log(mean ρ_k r_k of the minerals) → always positive.
     * ``alpha_conversion=False`` is appendix B's ablation: all ρ r → 1, i.e. α = m̂.
+    * ``wavelength_nm`` (M,) is needed only for the water term.
     """
 
-    def __init__(self, mineral_spectra: np.ndarray, mineral_rho_r: np.ndarray, alpha_conversion: bool = True):
+    def __init__(self, mineral_spectra: np.ndarray, mineral_rho_r: np.ndarray, alpha_conversion: bool = True,
+                 mixing: str = "linear", photometric: bool = False, water: bool = False, wavelength_nm=None):
         super().__init__()
+        from .mixing import MIXING, hapke_albedo, water_absorption_per_cm
         f = np.asarray(mineral_spectra, dtype=np.float32)
         rr = np.asarray(mineral_rho_r, dtype=np.float64)
         if f.ndim != 2 or rr.shape != (f.shape[0],):
@@ -133,14 +156,34 @@ class PhysicsDecoder(nn.Module):
             raise ValueError("mineral spectra contain NaN on the model grid; resample/fill the library first")
         if not np.all(np.isfinite(rr)) or np.any(rr <= 0):
             raise ValueError(f"mineral rho*r must be positive and finite, got {rr}")
+        if mixing not in MIXING:
+            raise ValueError(f"mixing must be one of {MIXING}, got {mixing!r}")
+        if water and (wavelength_nm is None or np.asarray(wavelength_nm).shape != (f.shape[1],)):
+            raise ValueError(f"the water term needs wavelength_nm of shape ({f.shape[1]},)")
         self.alpha_conversion = bool(alpha_conversion)
+        self.mixing = mixing
+        self.photometric = bool(photometric)
+        self.water = bool(water)
+        self.n_extra = int(self.photometric) + int(self.water)
         self.register_buffer("f_minerals", torch.as_tensor(f))
         self.register_buffer("rho_r_minerals", torch.as_tensor(rr, dtype=torch.float32))
-        self.f_soc_logit = nn.Parameter(torch.zeros(f.shape[1]))
+        if mixing == "hapke":
+            self.register_buffer("w_minerals", torch.as_tensor(hapke_albedo(f.astype(np.float64)), dtype=torch.float32))
+            w0 = float(hapke_albedo(np.float64(0.5)))
+            self.f_soc_logit = nn.Parameter(torch.full((f.shape[1],), float(np.log(w0 / (1 - w0)))))
+        else:
+            self.f_soc_logit = nn.Parameter(torch.zeros(f.shape[1]))
+        if self.water:
+            kappa_per_um = water_absorption_per_cm(wavelength_nm) / 1e4
+            self.register_buffer("water_k2_per_um", torch.as_tensor(2.0 * kappa_per_um, dtype=torch.float32))
         self.log_rho_r_soc = nn.Parameter(torch.tensor(float(np.log(rr.mean()))))
 
     @property
     def f_soc(self) -> torch.Tensor:
+        """f_SOC(λ) (M,) as reflectance, whatever the mixing."""
+        if self.mixing == "hapke":
+            from .mixing import hapke_reflectance
+            return hapke_reflectance(torch.sigmoid(self.f_soc_logit))
         return torch.sigmoid(self.f_soc_logit)
 
     @property
@@ -175,8 +218,11 @@ class PhysicsDecoder(nn.Module):
         leaves reconstruction little to undo.
         """
         from scipy.optimize import nnls
-        f = self.f_minerals.double().cpu().numpy()
+        from .mixing import hapke_albedo
+        hapke = self.mixing == "hapke"  # intimate mixing is linear in albedo: fit there
+        f = (self.w_minerals if hapke else self.f_minerals).double().cpu().numpy()
         r = np.asarray(mean_reflectance, dtype=np.float64).reshape(-1)
+        r = hapke_albedo(r) if hapke else r
         if r.shape != (f.shape[1],):
             raise ValueError(f"mean_reflectance must have shape ({f.shape[1]},), got {r.shape}")
         a_mat = np.vstack([f.T, np.full((1, f.shape[0]), sum_weight)])
@@ -187,10 +233,32 @@ class PhysicsDecoder(nn.Module):
         m = a * self.rho_r_minerals.double().cpu().numpy() if self.alpha_conversion else a
         return m / m.sum()
 
-    def forward(self, m: torch.Tensor) -> torch.Tensor:
+    def scan_terms(self, extras: torch.Tensor):
+        """(scale (B,) or None, water path µm (B,) or None) from the encoder's extras (B, n_extra)."""
+        extras = extras.float()
+        scale = torch.exp(extras[:, 0].clamp(-3.0, 3.0)) if self.photometric else None
+        water = 20.0 * nn.functional.softplus(extras[:, int(self.photometric)] - 3.0) if self.water else None
+        return scale, water
+
+    def forward(self, m: torch.Tensor, extras: torch.Tensor | None = None) -> torch.Tensor:
         # the mixing product stays in float32 (it is tiny; bf16 would cost reconstruction accuracy)
         with torch.autocast(device_type=m.device.type, enabled=False):
-            return self.alpha(m) @ self.endmember_spectra()
+            a = self.alpha(m)
+            if self.mixing == "hapke":
+                from .mixing import hapke_reflectance
+                w = torch.cat([torch.sigmoid(self.f_soc_logit)[None, :], self.w_minerals], dim=0)
+                r = hapke_reflectance(a @ w)
+            else:
+                r = a @ self.endmember_spectra()
+            if self.n_extra:
+                if extras is None or extras.shape[-1] != self.n_extra:
+                    raise ValueError(f"this decoder needs {self.n_extra} per-scan extras from the encoder")
+                scale, water = self.scan_terms(extras)
+                if scale is not None:
+                    r = r * scale[:, None]
+                if water is not None:
+                    r = r * torch.exp(-water[:, None] * self.water_k2_per_um)
+            return r
 
 
 class LabAutoencoder(nn.Module):
@@ -202,6 +270,9 @@ class LabAutoencoder(nn.Module):
         self.decoder = decoder
 
     def forward(self, reflectance: torch.Tensor):
+        if self.encoder.n_extra:
+            m, extras = self.encoder.forward_with_extras(reflectance)
+            return m, self.decoder(m, extras)
         m = self.encoder(reflectance)
         r_hat = None if self.decoder is None else self.decoder(m)
         return m, r_hat
@@ -209,8 +280,11 @@ class LabAutoencoder(nn.Module):
 
 def build_autoencoder(decoder: str, n_wavelengths: int, n_latent: int, hidden: int = 512,
                       n_hidden_layers: int = 2, mineral_spectra=None, mineral_rho_r=None,
-                      alpha_conversion: bool = True) -> LabAutoencoder:
-    enc = Encoder(n_wavelengths, n_latent, hidden, n_hidden_layers)
+                      alpha_conversion: bool = True, mixing: str = "linear", photometric: bool = False,
+                      water: bool = False, wavelength_nm=None) -> LabAutoencoder:
+    """Encoder + decoder; ``mixing``/``photometric``/``water`` configure the physics decoder only."""
+    n_extra = int(photometric) + int(water) if decoder == "physics" else 0
+    enc = Encoder(n_wavelengths, n_latent, hidden, n_hidden_layers, n_extra=n_extra)
     if decoder == "none":
         dec = None
     elif decoder == "ann":
@@ -218,7 +292,8 @@ def build_autoencoder(decoder: str, n_wavelengths: int, n_latent: int, hidden: i
     elif decoder == "physics":
         if mineral_spectra is None or mineral_spectra.shape[0] != n_latent - 1:
             raise ValueError("physics decoder needs K-1 mineral spectra (K = minerals + SOC)")
-        dec = PhysicsDecoder(mineral_spectra, mineral_rho_r, alpha_conversion)
+        dec = PhysicsDecoder(mineral_spectra, mineral_rho_r, alpha_conversion, mixing, photometric, water,
+                             wavelength_nm)
     else:
         raise ValueError(f"decoder must be 'none', 'ann' or 'physics', got {decoder!r}")
     return LabAutoencoder(enc, dec)
