@@ -20,19 +20,18 @@ SUMMARY_KEYS = ("r2", "rmse", "bias", "mae", "mrmse")
 
 
 def random_split(table: SpectralTable, test_size: float, seed: int):
-    """Indices (train, test) of the *labelled* rows; unlabelled rows always go to training."""
+    """Indices (train, test): the test rows are the labelled scans of randomly drawn sample ids
+    (≈ ``test_size`` of the labelled scans); all scans of one id stay on one side, and unlabelled
+    scans of other ids go to training (:func:`socspec.lab.splits.group_train_test_split`)."""
     if not 0.0 < float(test_size) < 1.0:
         raise SocspecInputError(f"--test-size must be between 0 and 1, got {test_size}")
     lab = np.flatnonzero(table.labelled_mask())
     if len(lab) < 5:
         raise SocspecInputError(f"only {len(lab)} labelled spectra; need at least 5 to split train/test",
                                 path=table.source)
-    rng = np.random.default_rng(int(seed))
-    perm = rng.permutation(lab)
-    n_test = max(1, int(round(test_size * len(lab))))
-    test = np.sort(perm[:n_test])
-    train = np.setdiff1d(np.arange(len(table)), test)
-    return train, test
+    from .splits import group_train_test_split
+
+    return group_train_test_split(table.ids, table.labelled_mask(), test_size, seed, source=table.source)
 
 
 def _absorbance(x):

@@ -1,0 +1,67 @@
+"""Group-aware splits: no sample id on both sides of the train/test or the held-in split."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from socspec.errors import SocspecInputError
+from socspec.lab.splits import group_holdout_mask, group_train_test_split
+
+
+def _replicated_ids(rng, n_ids=40, max_scans=4):
+    scans = rng.integers(1, max_scans + 1, n_ids)
+    return np.repeat([f"soil{i}" for i in range(n_ids)], scans)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_train_test_never_shares_an_id(rng, seed):
+    ids = _replicated_ids(rng)
+    labelled = rng.random(len(ids)) > 0.2
+    train, test = group_train_test_split(ids, labelled, 0.3, seed)
+    assert not set(ids[train]) & set(ids[test])
+    assert labelled[test].all() and len(test) >= round(0.3 * labelled.sum())
+    # nothing of a test id in training, unlabelled scans included; every other row trains
+    assert set(range(len(ids))) - set(train) - set(test) == {i for i in range(len(ids))
+                                                            if ids[i] in set(ids[test]) and not labelled[i]}
+
+
+def test_unique_ids_reproduce_the_row_split_of_earlier_versions(rng):
+    ids = np.array([f"s{i}" for i in range(50)])
+    labelled = np.ones(50, dtype=bool)
+    labelled[[3, 7, 20]] = False
+    for seed in range(4):
+        train, test = group_train_test_split(ids, labelled, 0.4, seed)
+        lab = np.flatnonzero(labelled)  # the previous random_split, verbatim
+        perm = np.random.default_rng(seed).permutation(lab)
+        old_test = np.sort(perm[:max(1, int(round(0.4 * len(lab))))])
+        np.testing.assert_array_equal(test, old_test)
+        np.testing.assert_array_equal(train, np.setdiff1d(np.arange(50), old_test))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_holdout_keeps_ids_together_and_strata_sizes(rng, seed):
+    ids = _replicated_ids(rng, n_ids=60)
+    labelled_id = rng.random(60) > 0.3
+    labelled = np.array([labelled_id[int(s[4:])] for s in ids])
+    val = group_holdout_mask(ids, labelled, 0.2, np.random.default_rng(seed))
+    assert not set(ids[val]) & set(ids[~val])
+    for kind in (labelled, ~labelled):
+        got = val[kind].sum()
+        assert 0.2 * kind.sum() - 0.5 <= got <= 0.2 * kind.sum() + 4  # at most one id of overshoot
+
+
+def test_holdout_with_unique_ids_draws_as_before():
+    labelled = np.arange(30) % 4 != 0
+    ids = np.array([f"s{i}" for i in range(30)])
+    val = group_holdout_mask(ids, labelled, 0.25, np.random.default_rng(7))
+    old = np.zeros(30, dtype=bool)
+    rng = np.random.default_rng(7)
+    for group in (np.flatnonzero(labelled), np.flatnonzero(~labelled)):
+        n_val = int(round(0.25 * len(group)))
+        old[rng.choice(group, n_val, replace=False)] = True
+    np.testing.assert_array_equal(val, old)
+
+
+def test_one_id_cannot_be_split():
+    with pytest.raises(SocspecInputError, match="share one sample id"):
+        group_train_test_split(np.array(["a"] * 8), np.ones(8, dtype=bool), 0.4, 0)
