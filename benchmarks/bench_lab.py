@@ -55,21 +55,13 @@ def main(argv=None):
     # full batch on both sides: the bare reference loop is a full-batch loop
     model = LabSOCModel(decoder=args.decoder, hidden=args.hidden, epochs=args.epochs, patience=None,
                         batch_size=None, device=args.device, progress=False)
-    # set the model up exactly as fit() does, then time the loops
-    model.device_ = __import__("socspec.lab.estimator", fromlist=["resolve_device"]).resolve_device(args.device)
-    model._set_threads()
-    model.wavelength_nm_ = model._make_grid(table)
-    from socspec.lab.estimator import lab_preprocessor
-    model.preprocessor_ = lab_preprocessor(model.wavelength_nm_).fit(table)
-    x = model._inputs(table)
-    soc = table.soc_g_kg
-    rng = np.random.default_rng(0)
-    val = np.zeros(n, bool)
-    val[rng.choice(n, n // 10, replace=False)] = True
-    model._build(x.shape[1])
-    model.net_.encoder.set_standardisation(x[~val])
+    # set the model up exactly as fit() does (its public steps), then time the loops
+    data = model.prepare_training_data(table)
+    x = data.reflectance
+    model.build_network(x.shape[1])
+    model.initialise_network(data)
     dev = model.device_
-    tr_d, va_d = model._train_data(x[~val], soc[~val]), model._train_data(x[val], soc[val])
+    tr_d, va_d = data.split(dev)
     n_train = len(tr_d)
     init_state = {k: v.clone() for k, v in model.net_.state_dict().items()}
 

@@ -48,6 +48,7 @@ def main(argv=None):
     from socspec.lab import LabSOCModel, PLSBaseline
     from socspec.lab.metrics import mean_sd, mrmse_percent, regression_metrics
     from socspec.lab.workflow import random_split
+    from socspec.spectra import reflectance_to_absorbance
 
     library = None
     if args.endmembers is not None:
@@ -76,14 +77,14 @@ def main(argv=None):
                                 endmembers=library if dec == "physics" else None).fit(train)
                 met = regression_metrics(test.soc_g_kg, m.predict(test))
                 xte = m.model_inputs(test)
-                met["mrmse"] = mrmse_percent(xte, m._reconstruct_x(xte)) if dec != "none" else float("nan")
+                met["mrmse"] = mrmse_percent(xte, m.reconstruct_inputs(xte)) if dec != "none" else float("nan")
                 met["seconds"] = time.perf_counter() - t
                 met["best_epoch"] = m.best_epoch_
                 rows[dec].append(met)
                 print(f"{name:18s} seed {s} {dec:8s} R² {met['r2']:.3f} RMSE {met['rmse']:.2f} g/kg "
                       f"MRMSE {met['mrmse']:.2f} % ({met['seconds']:.0f} s, best epoch {m.best_epoch_})", flush=True)
                 if absorb is None:
-                    absorb = lambda x: -np.log10(np.clip(x, 1e-6, None))  # noqa: E731
+                    absorb = reflectance_to_absorbance
                     pls = PLSBaseline(seed=s).fit(absorb(m.model_inputs(train)), train.soc_g_kg)
                     pm = regression_metrics(test.soc_g_kg, pls.predict(absorb(xte)))
                     pm["n_components"] = pls.n_components_

@@ -30,9 +30,9 @@ import pandas as pd
 
 from .errors import SocspecInputError
 from .outputs import atomic_path, write_json
-from .preprocess import _check_window, _median_step, _normalise_sensor, resample_values, sensor_bands
+from .preprocess import check_window, median_step_nm, normalise_sensor, resample_values, sensor_bands
 
-__all__ = ["EndmemberLibrary", "synthesize_spectra", "unit_cell_volume_nm3", "USGS_DELETED",
+__all__ = ["EndmemberLibrary", "GridEndmembers", "synthesize_spectra", "unit_cell_volume_nm3", "USGS_DELETED",
            "DEFAULT_WAVELENGTH_NM"]
 
 # USGS Spectral Library v7 marks deleted / bad channels with this value.
@@ -197,9 +197,9 @@ class EndmemberLibrary:
         """Spectra convolved with the sensor's Gaussian band responses (B,) on the band centres."""
         centre, fwhm, names = sensor_bands(sensor)
         lo, hi = centre - fwhm / 2, centre + fwhm / 2
-        _check_window(self.wavelength_nm, np.array([lo.min(), hi.max()]), what="endmember library")
+        check_window(self.wavelength_nm, np.array([lo.min(), hi.max()]), what="endmember library")
         f = resample_values(self.spectra, self.wavelength_nm, centre, fwhm, "band", what="endmember library")
-        rep = dict(self.report, sensor=_normalise_sensor(sensor))
+        rep = dict(self.report, sensor=normalise_sensor(sensor))
         return self._replace(wavelength_nm=centre, spectra=f, band_names=names, report=rep)
 
     # ------------------------------------------------------------------ serialisation
@@ -428,6 +428,59 @@ class EndmemberLibrary:
         return cls(names, grid, np.vstack([spectra[i] for i in keep]),
                    facts.loc[names, "density_g_cm3"].to_numpy(float), facts.loc[names, "size_r_nm"].to_numpy(float),
                    sources=[sources[i] for i in keep], report=report)
+
+
+
+class GridEndmembers:
+    """Mineral spectra on a model's wavelength grid: what the physics decoder actually mixes.
+
+    Attributes: ``names`` (K−1,) mineral names; ``wavelength_nm`` (M,); ``spectra`` (K−1, M)
+    reflectance 0–1; ``rho_r`` (K−1,) ρ·r in mg m⁻² (ρ g cm⁻³ × r nm). Built from an
+    :class:`EndmemberLibrary` by :meth:`from_library`, saved with a lab model as ``endmembers.npz``
+    (plain arrays, read back with ``allow_pickle=False``).
+    """
+
+    def __init__(self, names, wavelength_nm, spectra, rho_r):
+        self.names = [str(n) for n in names]
+        self.wavelength_nm = np.asarray(wavelength_nm, dtype=np.float64)
+        self.spectra = np.asarray(spectra, dtype=np.float64)
+        self.rho_r = np.asarray(rho_r, dtype=np.float64)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def resample(self, wavelength_nm) -> "GridEndmembers":
+        """Linear interpolation onto another grid (the same interface as :meth:`EndmemberLibrary.resample`)."""
+        wl = np.asarray(wavelength_nm, dtype=np.float64)
+        return GridEndmembers(self.names, wl, np.stack([np.interp(wl, self.wavelength_nm, s) for s in self.spectra]),
+                              self.rho_r)
+
+    @classmethod
+    def from_library(cls, lib, wavelength_nm) -> "GridEndmembers":
+        """``lib`` (anything with ``resample``, ``names``, ``spectra``, ``rho_r``) on ``wavelength_nm``;
+        minerals without a finite spectrum or a positive ρ·r there are left out."""
+        wl = np.asarray(wavelength_nm, dtype=np.float64)
+        lib = lib.resample(wl)
+        spectra = np.asarray(lib.spectra, dtype=np.float64)
+        rho_r = np.asarray(lib.rho_r, dtype=np.float64)
+        names = list(lib.names)
+        # minerals without a usable spectrum or ρ·r on this grid cannot enter the mixing model
+        ok = np.all(np.isfinite(spectra), axis=1) & np.isfinite(rho_r) & (rho_r > 0)
+        if not ok.any():
+            raise SocspecInputError("no endmember of the library has a complete spectrum and ρ·r on the "
+                                    f"model grid {wl[0]:g}–{wl[-1]:g} nm")
+        return cls([n for n, k in zip(names, ok) if k], wl, spectra[ok], rho_r[ok])
+
+    def save(self, path) -> None:
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, names=np.array(self.names), wavelength_nm=self.wavelength_nm,
+                         spectra=self.spectra, rho_r=self.rho_r)
+
+    @classmethod
+    def load(cls, path) -> "GridEndmembers":
+        z = np.load(path, allow_pickle=False)
+        return cls(z["names"].tolist(), z["wavelength_nm"], z["spectra"], z["rho_r"])
 
 
 # =========================================================================== readers

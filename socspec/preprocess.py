@@ -26,6 +26,7 @@ uses linear interpolation instead (BandResampler would return a staircase there)
 from __future__ import annotations
 
 import math
+import warnings
 from collections import OrderedDict
 from typing import Any, Sequence
 
@@ -38,11 +39,11 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from .errors import SocspecInputError
-from .spectra import SpectralTable
+from .spectra import REFLECTANCE_FLOOR, SpectralTable, absorbance_to_reflectance, reflectance_to_absorbance
 
 __all__ = [
     "DEFAULT_WL_MIN_NM", "DEFAULT_WL_MAX_NM", "SENSORS",
-    "trim", "resample", "resample_values", "common_grid", "merge_libraries", "sensor_bands",
+    "trim", "resample", "resample_values", "window_grid", "median_step_nm", "check_window", "normalise_sensor", "common_grid", "merge_libraries", "sensor_bands",
     "resample_to_sensor", "savgol", "snv", "to_absorbance", "to_reflectance",
     "Trim", "Resample", "ToAbsorbance", "ToReflectance", "SavitzkyGolay", "SNV",
     "make_spectral_pipeline", "SpectralPreprocessor",
@@ -51,7 +52,6 @@ __all__ = [
 # Seed 003 keeps 365–2500 nm (the ASD detector is noisy below 365 nm).
 DEFAULT_WL_MIN_NM = 365.0
 DEFAULT_WL_MAX_NM = 2500.0
-_R_FLOOR = 1e-6  # reflectance floor before log10 (same as SpectralTable.as_absorbance)
 
 # Sensor band models: centre (nm), FWHM (nm) of a Gaussian response, band name.
 # Sentinel-2A MSI, ESA "Sentinel-2 Spectral Response Functions" (S2-SRF, COPE-GSEG-EOPG-TN-15-0007),
@@ -79,7 +79,7 @@ def _as_grid(wavelength_nm, what="wavelength_nm") -> np.ndarray:
     return wl
 
 
-def _median_step(wl: np.ndarray) -> float:
+def median_step_nm(wl: np.ndarray) -> float:
     return float(np.median(np.diff(wl))) if wl.size > 1 else 1.0
 
 
@@ -87,9 +87,30 @@ def _window_text(wl) -> str:
     return f"{float(wl[0]):g}–{float(wl[-1]):g} nm"
 
 
-def _check_window(source_wl, target_wl, path=None, what="spectra", tol_nm=None):
+def window_grid(wavelength_nm, wl_min_nm=None, wl_max_nm=None, step_nm=None, aligned: bool = True) -> np.ndarray:
+    """The regular grid every resampling target and every model grid is built by.
+
+    The window is ``[wl_min_nm, wl_max_nm]`` clipped to the data's ``wavelength_nm``; the step is
+    ``step_nm`` (default: the data's median step). ``aligned=True``: the grid points are the
+    multiples of the step inside the window, so grids of different libraries at one step line up;
+    ``aligned=False``: the grid starts at the window's start (a model grid starting at exactly
+    ``wl_min_nm``, e.g. seed 003's 365 nm). Returns a float64 array (empty when the window holds
+    no grid point).
+    """
+    wl = _as_grid(wavelength_nm)
+    step = float(step_nm or median_step_nm(wl))
+    if not step > 0:
+        raise ValueError(f"step_nm must be > 0, got {step_nm!r}")
+    lo = max(float(wl[0] if wl_min_nm is None else wl_min_nm), float(wl[0]))
+    hi = min(float(wl[-1] if wl_max_nm is None else wl_max_nm), float(wl[-1]))
+    start = math.ceil(lo / step - 1e-9) * step if aligned else lo
+    n = int(math.floor((hi - start) / step + 1e-9)) + 1
+    return start + step * np.arange(max(n, 0))
+
+
+def check_window(source_wl, target_wl, path=None, what="spectra", tol_nm=None):
     """Target band centres must lie inside the source window (± half a source step)."""
-    tol = 0.5 * _median_step(source_wl) if tol_nm is None else tol_nm
+    tol = 0.5 * median_step_nm(source_wl) if tol_nm is None else tol_nm
     if target_wl[0] < source_wl[0] - tol or target_wl[-1] > source_wl[-1] + tol:
         raise SocspecInputError(
             f"target window {_window_text(target_wl)} lies outside the {what} window "
@@ -122,7 +143,7 @@ class _Resampler:
             raise ValueError(f"method must be 'auto', 'band' or 'linear', got {method!r}")
         n_t, n_s = target_wl.size, source_wl.size
         fwhm_t = (_build_fwhm(target_wl) if target_fwhm is None and n_t > 1 else
-                  np.broadcast_to(np.asarray(_median_step(source_wl) if target_fwhm is None else target_fwhm,
+                  np.broadcast_to(np.asarray(median_step_nm(source_wl) if target_fwhm is None else target_fwhm,
                                              dtype=np.float64), target_wl.shape).copy())
         if method == "linear":
             use_band = np.zeros(n_t, dtype=bool)
@@ -200,7 +221,7 @@ def resample_values(values, source_wavelength_nm, target_wavelength_nm, target_f
     x = np.asarray(values, dtype=np.float64)
     if x.ndim != 2 or x.shape[1] != src.size:
         raise ValueError(f"values must have shape (n, {src.size}), got {x.shape}")
-    _check_window(src, tgt, path=path, what=what, tol_nm=tol_nm)
+    check_window(src, tgt, path=path, what=what, tol_nm=tol_nm)
     if method == "linear" and src.shape == tgt.shape and np.array_equal(src, tgt):
         return x.copy() if x is values else x  # interpolation onto the same grid is the identity
     return _resampler(src, tgt, target_fwhm_nm, method)(x)
@@ -240,7 +261,7 @@ def resample(table: SpectralTable, target_wavelength_nm, target_fwhm_nm=None,
                    fwhm=target_fwhm_nm is not None)
 
 
-def _normalise_sensor(sensor: str) -> str:
+def normalise_sensor(sensor: str) -> str:
     key = str(sensor).strip().lower()
     key = _SENSOR_ALIASES.get(key, key)
     if key not in SENSORS:
@@ -253,7 +274,7 @@ def sensor_bands(sensor: str = "sentinel2") -> tuple[np.ndarray, np.ndarray, lis
     """(centre_nm (B,), fwhm_nm (B,), band_names) of a sensor's Gaussian band model.
 
     ``"sentinel2"``: the 12 L2A bands of Sentinel-2A MSI, B1…B9, B11, B12 (no B10)."""
-    s = SENSORS[_normalise_sensor(sensor)]
+    s = SENSORS[normalise_sensor(sensor)]
     return (np.array(s["center_nm"], dtype=np.float64), np.array(s["fwhm_nm"], dtype=np.float64),
             list(s["band_names"]))
 
@@ -266,20 +287,20 @@ def resample_to_sensor(table: SpectralTable, sensor: str = "sentinel2") -> Spect
     refl = table.as_reflectance()
     lo, hi = centre - fwhm / 2, centre + fwhm / 2
     wl = refl.wavelength_nm
-    if wl[0] > lo.min() + 0.5 * _median_step(wl) or wl[-1] < hi.max() - 0.5 * _median_step(wl):
+    if wl[0] > lo.min() + 0.5 * median_step_nm(wl) or wl[-1] < hi.max() - 0.5 * median_step_nm(wl):
         raise SocspecInputError(
-            f"{_normalise_sensor(sensor)} bands span {lo.min():g}–{hi.max():g} nm but the spectra "
+            f"{normalise_sensor(sensor)} bands span {lo.min():g}–{hi.max():g} nm but the spectra "
             f"cover {_window_text(wl)}", path=table.source,
             hint="sensor band convolution needs spectra over the whole band range")
     vals = resample_values(refl.values, wl, centre, fwhm, "band", path=table.source)
     out = refl.with_values(vals, wavelength_nm=centre)
     out.detection["band_names"] = names
-    out.detection["sensor"] = _normalise_sensor(sensor)
-    return _record(out, "resample_to_sensor", sensor=_normalise_sensor(sensor))
+    out.detection["sensor"] = normalise_sensor(sensor)
+    return _record(out, "resample_to_sensor", sensor=normalise_sensor(sensor))
 
 
 def to_absorbance(table: SpectralTable) -> SpectralTable:
-    """A = log10(1/R), R floored at 1e-6."""
+    """A = log10(1/R), R floored at ``socspec.spectra.REFLECTANCE_FLOOR``."""
     return table.as_absorbance()
 
 
@@ -533,7 +554,7 @@ class Resample(_SpectralTransformer):
         if n != src.size:
             raise ValueError(f"X has {n} columns but wavelength_nm has {src.size}")
         tgt = _as_grid(self.target_wavelength_nm, "target_wavelength_nm")
-        _check_window(src, tgt)
+        check_window(src, tgt)
         self.n_features_in_ = src.size
         self.wavelength_nm_in_ = src
         self.wavelength_nm_out_ = tgt
@@ -551,16 +572,16 @@ class Resample(_SpectralTransformer):
 class ToAbsorbance(_SpectralTransformer):
     """Reflectance R (0–1) → absorbance log10(1/R); R floored at ``floor``."""
 
-    def __init__(self, floor=_R_FLOOR):
+    def __init__(self, floor=REFLECTANCE_FLOOR):
         self.floor = floor
 
     def transform(self, X):
         if _is_table(X):
             return X.as_absorbance()
-        return -np.log10(np.clip(np.asarray(X, dtype=np.float64), self.floor, None))
+        return reflectance_to_absorbance(X, self.floor)
 
     def inverse_transform(self, X):
-        return np.power(10.0, -np.asarray(X, dtype=np.float64))
+        return absorbance_to_reflectance(X)
 
 
 class ToReflectance(_SpectralTransformer):
@@ -569,10 +590,10 @@ class ToReflectance(_SpectralTransformer):
     def transform(self, X):
         if _is_table(X):
             return X.as_reflectance()
-        return np.power(10.0, -np.asarray(X, dtype=np.float64))
+        return absorbance_to_reflectance(X)
 
     def inverse_transform(self, X):
-        return -np.log10(np.clip(np.asarray(X, dtype=np.float64), _R_FLOOR, None))
+        return reflectance_to_absorbance(X)
 
 
 class SavitzkyGolay(_SpectralTransformer):
@@ -615,6 +636,69 @@ def make_spectral_pipeline(wavelength_nm, *steps, memory=None) -> Pipeline:
             wl = step.output_wavelength_nm(wl)
         named.append((f"{type(step).__name__.lower()}{i}", step))
     return Pipeline(named, memory=memory)
+
+
+# =========================================================================== coverage
+class SpectralResolutionWarning(UserWarning):
+    """The input spectra are coarser than the grid they are interpolated onto."""
+
+
+GAP_MIN_NM = 20.0  # holes up to this width are bridged by the resampling without comment
+
+
+def gap_threshold_nm(source_step_nm: float, target_step_nm: float | None = None) -> float:
+    """Largest spacing between neighbouring input wavelengths that is not a gap:
+    max(3 × the input's median step, 3 × the target step, ``GAP_MIN_NM``)."""
+    return max(3.0 * float(source_step_nm), 3.0 * float(target_step_nm or 0.0), GAP_MIN_NM)
+
+
+def check_coverage(table: SpectralTable, lo_nm: float, hi_nm: float, *, target_step_nm: float | None = None,
+                   what: str = "the model") -> None:
+    """The one coverage rule for spectra read into a fitted window ``[lo_nm, hi_nm]`` (nm).
+
+    Raises :class:`SocspecInputError` (file named) when the spectra
+
+    * do not span the window (tolerance: half the input's median step, at least 0.5 nm);
+    * have a **gap** inside it: neighbouring wavelengths further apart than :func:`gap_threshold_nm`
+      (e.g. 1800–2000 nm removed) — interpolating across it would invent the missing bands;
+    * hold missing values inside it in some scans (the message names how many and the first ids).
+
+    Warns (:class:`SpectralResolutionWarning`, naming both steps) when the input step is more than
+    1.5 × ``target_step_nm``: the scans are interpolated onto a finer grid than they were measured on.
+    """
+    wl = table.wavelength_nm
+    step = median_step_nm(wl) if wl.size > 1 else 0.0
+    tol = max(0.5, 0.5 * step)
+    if not wl.size or wl[0] > lo_nm + tol or wl[-1] < hi_nm - tol:
+        span = _window_text(wl) if wl.size else "no wavelengths"
+        raise SocspecInputError(
+            f"spectra cover {span} but {what} needs {lo_nm:g}–{hi_nm:g} nm", path=table.source,
+            hint="supply spectra measured over the whole window (or retrain on a window both cover, "
+                 "e.g. with --wl-min/--wl-max)")
+    gap_max = gap_threshold_nm(step, target_step_nm)
+    d = np.diff(wl)
+    inside = (wl[1:] > lo_nm) & (wl[:-1] < hi_nm)
+    gaps = np.flatnonzero(inside & (d > gap_max))
+    if gaps.size:
+        spans = ", ".join(f"{wl[i]:g}–{wl[i + 1]:g} nm" for i in gaps[:3]) + (" …" if gaps.size > 3 else "")
+        raise SocspecInputError(
+            f"spectra have no wavelengths between {spans} (a gap inside the {lo_nm:g}–{hi_nm:g} nm window "
+            f"{what} needs; gaps wider than {gap_max:g} nm are not interpolated)", path=table.source,
+            hint="supply the full spectra, or retrain on a window without the gap (--wl-min/--wl-max)")
+    cols = (wl >= lo_nm - step - 1e-9) & (wl <= hi_nm + step + 1e-9)
+    bad = ~np.all(np.isfinite(table.values[:, cols]), axis=1)
+    if bad.any():
+        ids = [str(i) for i in np.asarray(table.ids)[bad][:5]]
+        first = int(np.flatnonzero(bad)[0])
+        raise SocspecInputError(
+            f"{int(bad.sum())} of {len(bad)} spectra have missing values inside the {lo_nm:g}–{hi_nm:g} nm "
+            f"window (ids {', '.join(ids)}{' …' if bad.sum() > 5 else ''})", path=table.source, row=first + 2,
+            hint="fill or drop those rows (read with --drop-bad-rows)")
+    if target_step_nm and step > 1.5 * float(target_step_nm):
+        warnings.warn(f"{table.source or 'the spectra'}: measured every {step:g} nm but {what} works on a "
+                      f"{float(target_step_nm):g} nm grid; the scans are interpolated onto it "
+                      "(finer detail than the instrument measured is not real)",
+                      SpectralResolutionWarning, stacklevel=3)
 
 
 # =========================================================================== fitted chain
@@ -674,12 +758,7 @@ class SpectralPreprocessor:
     def _resolve_resample(self, params, wl):
         if params.get("target_wavelength_nm") is not None:
             return _as_grid(params["target_wavelength_nm"], "target_wavelength_nm")
-        step = float(params.get("step_nm") or _median_step(wl))
-        lo = max(float(params.get("wl_min_nm", wl[0])), float(wl[0]))
-        hi = min(float(params.get("wl_max_nm", wl[-1])), float(wl[-1]))
-        start = math.ceil(lo / step - 1e-9) * step
-        n = int(math.floor((hi - start) / step + 1e-9)) + 1
-        return start + step * np.arange(n)
+        return window_grid(wl, params.get("wl_min_nm"), params.get("wl_max_nm"), params.get("step_nm"))
 
     def _apply(self, table, grids):
         i_grid = 0
@@ -751,11 +830,9 @@ class SpectralPreprocessor:
         if not self.is_fitted:
             raise RuntimeError("SpectralPreprocessor is not fitted")
         lo, hi = self.required_window_nm_
-        if not table.covers(lo, hi, tol_nm=max(0.5, 0.5 * (table.step_nm() or 0.0))):
-            raise SocspecInputError(
-                f"spectra cover {_window_text(table.wavelength_nm)} but the model's preprocessing "
-                f"needs {lo:g}–{hi:g} nm", path=table.source,
-                hint="supply spectra measured over the model's window, or retrain on a window both cover")
+        grid = self.resample_grids_[0] if self.resample_grids_ else None
+        check_coverage(table, lo, hi, what="the model",
+                       target_step_nm=median_step_nm(grid) if grid is not None and grid.size > 1 else None)
         if not self.regrids_:
             wl = table.wavelength_nm
             got = wl[(wl >= lo - 1e-9) & (wl <= hi + 1e-9)]

@@ -1,6 +1,6 @@
 """SpectralTable: the one container every path reads and writes.
 
-Contract (DESIGN.md):
+Contract (every reader returns it, every model and writer takes it):
 
 * ``wavelength_nm`` — float64, shape (m,), strictly increasing, in nanometres.
 * ``values`` — float32, shape (n, m); reflectance as a fraction 0–1 or absorbance log10(1/R).
@@ -26,8 +26,21 @@ KINDS = ("reflectance", "absorbance")
 META_ROLES = ("id", "soc_g_kg", "region", "lat", "lon", "date")
 # Reflectance above this is physically implausible for soil (allows fluorescence/calibration overshoot).
 MAX_REFLECTANCE = 1.5
-# Smallest reflectance used when converting to absorbance (avoids log of zero).
-_R_FLOOR = 1e-6
+# Smallest reflectance used when converting to absorbance (avoids log of zero): A ≤ 6.
+REFLECTANCE_FLOOR = 1e-6
+# Soil water absorption (seed 003 fig. 3), (start, end) in nm: the O–H overtone near 1400 nm and
+# the H–O–H combination band near 1900 nm, each widened towards longer λ by liquid water.
+WATER_BANDS_NM = ((1350.0, 1450.0), (1850.0, 1960.0))
+
+
+def reflectance_to_absorbance(reflectance, floor: float = REFLECTANCE_FLOOR) -> np.ndarray:
+    """A = log10(1/R) = −log10(max(R, floor)), float64, any shape (R a fraction 0–1)."""
+    return -np.log10(np.clip(np.asarray(reflectance, dtype=np.float64), floor, None))
+
+
+def absorbance_to_reflectance(absorbance) -> np.ndarray:
+    """R = 10^(−A), float64, any shape."""
+    return np.power(10.0, -np.asarray(absorbance, dtype=np.float64))
 
 
 @dataclass
@@ -134,14 +147,13 @@ class SpectralTable:
         """Reflectance 0–1 (absorbance A converted as R = 10^(−A))."""
         if self.kind == "reflectance":
             return self
-        return self.with_values(np.power(10.0, -self.values.astype(np.float64)), kind="reflectance")
+        return self.with_values(absorbance_to_reflectance(self.values), kind="reflectance")
 
     def as_absorbance(self) -> "SpectralTable":
-        """Absorbance log10(1/R); reflectance is floored at 1e-6 first."""
+        """Absorbance log10(1/R); reflectance is floored at ``REFLECTANCE_FLOOR`` first."""
         if self.kind == "absorbance":
             return self
-        r = np.clip(self.values.astype(np.float64), _R_FLOOR, None)
-        return self.with_values(-np.log10(r), kind="absorbance")
+        return self.with_values(reflectance_to_absorbance(self.values), kind="absorbance")
 
     # ---------------------------------------------------------------- windows
     def covers(self, wl_min_nm: float, wl_max_nm: float, tol_nm: float = 0.5) -> bool:

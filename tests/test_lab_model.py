@@ -8,7 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from socspec.lab.estimator import LabSOCModel, _GridLibrary  # noqa: E402
+from socspec.lab.estimator import LabSOCModel  # noqa: E402
 from socspec.lab.loss import eq1_loss  # noqa: E402
 from socspec.lab.metrics import mrmse_percent, per_spectrum_rmse, regression_metrics  # noqa: E402
 from socspec.lab.models import PhysicsDecoder, build_autoencoder  # noqa: E402
@@ -106,7 +106,7 @@ def test_decoders_start_at_the_mean_training_spectrum(lib, sim, decoder):
     for init in (True, False):
         m = _model(lib, decoder=decoder, epochs=1, lr=1e-9, init_decoder=init).fit(lab_rows)  # lr ~0: the start
         x = m.model_inputs(lab_rows)
-        r = m._reconstruct_x(x)
+        r = m.reconstruct_inputs(x)
         started[init] = (np.sqrt(np.mean((x.mean(0) - r.mean(0)) ** 2)), mrmse_percent(x, r))
         # SOC latent starts at the training mean either way
         assert m.latent(lab_rows)[:, 0].mean() == pytest.approx(np.nanmean(lab_rows.soc_g_kg) / 1000, rel=0.1)

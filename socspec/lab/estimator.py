@@ -10,26 +10,30 @@ from __future__ import annotations
 
 import json
 import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.base import BaseEstimator, RegressorMixin
+# the constraint types sklearn's own estimators declare (public re-exports do not exist yet)
+from sklearn.utils._param_validation import HasMethods, Interval, InvalidParameterError, StrOptions
 
+from ..endmembers import EndmemberLibrary, GridEndmembers
 from ..errors import SocspecInputError
 from ..outputs import atomic_path, write_json
-from ..preprocess import SpectralPreprocessor
-from ..spectra import SpectralTable
+from ..preprocess import SpectralPreprocessor, window_grid
+from ..spectra import SpectralTable, reflectance_to_absorbance
 from ..units import from_fraction, to_fraction
 from . import trainer as _trainer
 from .metrics import per_spectrum_rmse
 from .models import SOC_INDEX, build_autoencoder
 
 DECODERS = ("none", "ann", "physics")
-_PARAM_NAMES = ("decoder", "hidden", "n_hidden_layers", "n_latent", "alpha_conversion", "sigma_soc",
-                "sigma_reflectance", "wl_min_nm", "wl_max_nm", "step_nm", "epochs", "lr", "weight_decay",
-                "batch_size", "val_fraction", "patience", "device", "seed", "ood_false_alarm",
-                "checkpoint_dir", "checkpoint_every", "progress", "init_decoder")
+MODEL_FORMAT, MODEL_FORMAT_VERSION = "socspec-lab-model", 1  # manifest.json; config.json "format" = both
 _PREDICT_CHUNK = 8192  # rows per forward pass at inference (bounds memory for large libraries)
 
 
@@ -39,66 +43,73 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise SocspecInputError(f"--device {device} asked for, but torch sees no CUDA GPU",
-                                hint="use --device cpu or auto")
+        raise SocspecInputError(f"device {device!r} asked for, but torch sees no CUDA GPU",
+                                hint="use device 'cpu' or 'auto'")
     if str(device) not in ("cpu",) and not str(device).startswith("cuda"):
         raise SocspecInputError(f"unknown device {device!r}", hint="use auto, cpu or cuda")
     return torch.device(device)
 
 
-def default_endmembers():
-    """The embedded endmember library (``socspec.endmembers``); if that module is missing, a
-    SYNTHETIC stand-in library with a warning (so the lab path still runs)."""
+def default_endmembers(name: str = "usgs") -> EndmemberLibrary:
+    """The physics decoder's embedded library: ``"usgs"`` (measured USGS v7 records, the default)
+    or ``"synthetic"`` (:meth:`socspec.endmembers.EndmemberLibrary.named`)."""
+    return EndmemberLibrary.named(name)
+
+
+@contextmanager
+def torch_threads(n_threads: int | None):
+    """Run the block with ``torch.set_num_threads(n_threads)`` and restore the caller's setting
+    afterwards; ``None`` leaves torch's setting alone."""
+    if n_threads is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(n_threads))
     try:
-        from ..endmembers import EndmemberLibrary
-    except ImportError:
-        import warnings
-        from .simulate import synthetic_library
-        warnings.warn("socspec.endmembers is not available: using a SYNTHETIC mineral library", stacklevel=2)
-        return synthetic_library()
-    return EndmemberLibrary.default()
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
-class _GridLibrary:
-    """Mineral spectra resampled onto the model grid: what the physics decoder actually uses.
-    names (K−1,), spectra (K−1, M) reflectance, rho_r (K−1,) mg m⁻² (ρ g cm⁻³ × r nm)."""
+@dataclass
+class LabTrainingData:
+    """Model inputs of every training row, as :meth:`LabSOCModel.prepare_training_data` builds them.
 
-    def __init__(self, names, wavelength_nm, spectra, rho_r):
-        self.names = [str(n) for n in names]
-        self.wavelength_nm = np.asarray(wavelength_nm, dtype=np.float64)
-        self.spectra = np.asarray(spectra, dtype=np.float64)
-        self.rho_r = np.asarray(rho_r, dtype=np.float64)
+    ``reflectance`` (n, M) float32 on the model grid; ``soc_g_kg`` (n,) float64, NaN = unlabelled
+    (reconstruction term only); ``validation`` (n,) bool, the held-in rows (early stopping, OOD
+    calibration), the same fraction of labelled and of unlabelled rows.
+    """
 
-    def resample(self, wavelength_nm) -> "_GridLibrary":
-        """Linear interpolation onto another grid (the same interface as EndmemberLibrary.resample)."""
-        wl = np.asarray(wavelength_nm, dtype=np.float64)
-        return _GridLibrary(self.names, wl, np.stack([np.interp(wl, self.wavelength_nm, s) for s in self.spectra]),
-                            self.rho_r)
+    reflectance: np.ndarray
+    soc_g_kg: np.ndarray
+    validation: np.ndarray
 
-    @classmethod
-    def from_library(cls, lib, wavelength_nm):
-        wl = np.asarray(wavelength_nm, dtype=np.float64)
-        lib = lib.resample(wl)
-        spectra = np.asarray(lib.spectra, dtype=np.float64)
-        rho_r = np.asarray(lib.rho_r, dtype=np.float64)
-        names = list(lib.names)
-        # minerals without a usable spectrum or ρ·r on this grid cannot enter the mixing model
-        ok = np.all(np.isfinite(spectra), axis=1) & np.isfinite(rho_r) & (rho_r > 0)
-        if not ok.any():
-            raise SocspecInputError("no endmember of the library has a complete spectrum and ρ·r on the "
-                                    f"model grid {wl[0]:g}–{wl[-1]:g} nm")
-        return cls([n for n, k in zip(names, ok) if k], wl, spectra[ok], rho_r[ok])
+    def __len__(self) -> int:
+        return int(self.reflectance.shape[0])
 
-    def save(self, path):
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, names=np.array(self.names), wavelength_nm=self.wavelength_nm,
-                         spectra=self.spectra, rho_r=self.rho_r)
+    @property
+    def labelled(self) -> np.ndarray:
+        return np.isfinite(self.soc_g_kg)
 
-    @classmethod
-    def load(cls, path):
-        z = np.load(path, allow_pickle=False)
-        return cls(z["names"].tolist(), z["wavelength_nm"], z["spectra"], z["rho_r"])
+    def tensors(self, device, rows=None) -> _trainer.TrainData:
+        """The trainer's tensors for ``rows`` (bool mask or indices; default all) on ``device``:
+        reflectance, SOC mass fraction (0 where unknown), labelled mask."""
+        x = self.reflectance if rows is None else self.reflectance[rows]
+        soc = self.soc_g_kg if rows is None else self.soc_g_kg[rows]
+        return _train_tensors(x, soc, device)
+
+    def split(self, device) -> tuple[_trainer.TrainData, _trainer.TrainData | None]:
+        """(training tensors, validation tensors or None when nothing is held in)."""
+        val = self.validation
+        return self.tensors(device, ~val), (self.tensors(device, val) if val.any() else None)
+
+
+def _train_tensors(x: np.ndarray, soc_g_kg: np.ndarray, device) -> _trainer.TrainData:
+    lab = np.isfinite(soc_g_kg)
+    frac = np.where(lab, to_fraction(np.where(lab, soc_g_kg, 0.0)), 0.0)
+    return _trainer.TrainData(torch.as_tensor(np.asarray(x, dtype=np.float32), device=device),
+                              torch.as_tensor(frac, dtype=torch.float32, device=device),
+                              torch.as_tensor(lab, device=device))
 
 
 def lab_preprocessor(wavelength_nm) -> SpectralPreprocessor:
@@ -109,15 +120,141 @@ def lab_preprocessor(wavelength_nm) -> SpectralPreprocessor:
                                  ("resample", {"target_wavelength_nm": grid.tolist(), "method": "linear"})])
 
 
-class LabSOCModel:
+class LabSOCModel(RegressorMixin, BaseEstimator):
     """Encoder (+ decoder) SOC model, trained on eq. 1 (see module and :mod:`socspec.lab.models`).
 
-    Hyper-parameters are set in ``__init__`` and stored unchanged; learned state ends in ``_``:
-    ``wavelength_nm_`` (M,), ``preprocessor_`` (the input chain), ``endmembers_`` (library on the model grid), ``net_`` (torch module),
-    ``f_soc_`` (M,) and ``rho_r_soc_`` (physics only), ``history_``, ``ood_threshold_``, ``pca_q_``,
-    ``val_scores_``, ``n_labelled_``, ``n_unlabelled_``, ``device_``.
-    Predictions are SOC in g/kg.
+    A scikit-learn estimator on :class:`~socspec.spectra.SpectralTable` inputs (``fit(table)``,
+    ``predict(table)`` → SOC in g/kg, ``score(table, y)`` = R²); ``clone``, ``get_params`` and
+    ``set_params`` work as for any scikit-learn estimator. Hyper-parameters are stored unchanged
+    in ``__init__`` and checked against ``_parameter_constraints`` when ``fit`` starts.
+
+    Parameters
+    ----------
+    decoder : {"physics", "ann", "none"}, default="physics"
+        ``physics``: R̂(λ) = Σ_k α_k f_k(λ) with the library's mineral spectra fixed and f_SOC(λ),
+        (ρ·r)_SOC learned; ``ann``: an MLP with sigmoid output; ``none``: SOC only, no
+        reconstruction (and so no reconstruction-error OOD score).
+    hidden : int, default=512
+        Width H of the encoder's (and the ANN decoder's) hidden layers.
+    n_latent : int or None, default=None
+        Number K of latent mass fractions (softmax; latent 0 is SOC). None: minerals in the
+        library + 1, the only value the physics decoder accepts.
+    endmembers : EndmemberLibrary, GridEndmembers, {"usgs", "synthetic"} or None, default=None
+        Mineral spectra and ρ·r for the physics decoder (and for K by default); None or "usgs": the
+        embedded measured library (55 USGS v7 records, :meth:`~socspec.endmembers.EndmemberLibrary.usgs`);
+        "synthetic": the band-synthesised one (:meth:`~socspec.endmembers.EndmemberLibrary.synthetic`).
+    mixing : {"linear", "hapke"}, default="linear"
+        Physics decoder: seed 003's areal mix of reflectances, or intimate (Hapke) mixing of
+        single-scattering albedos (:mod:`socspec.lab.mixing`).
+    photometric : bool, default=False
+        Physics decoder: a per-scan brightness factor (grain size, packing, illumination) predicted
+        by the encoder beside m̂, so brightness is not pushed into the SOC latent.
+    water : bool, default=False
+        Physics decoder: a per-scan liquid-water path (Beer–Lambert with liquid water's absorption
+        coefficients), so moisture is not pushed into the SOC latent.
+    alpha_conversion : bool, default=True
+        Mix area fractions α_k = (m̂_k/ρ_k r_k)/Σ_l(m̂_l/ρ_l r_l) (seed 003 eq. 2); False mixes the
+        mass fractions directly (the appendix B ablation).
+    sigma_soc : float, default=0.0041
+        σ_SOC of eq. 1's SOC χ² term, in mass fraction (> 0).
+    sigma_reflectance : float, default=0.01
+        σ of eq. 1's reconstruction χ² term, in reflectance (> 0).
+    wl_min_nm, wl_max_nm : float, default=365.0, 2500.0
+        Model window in nm (clipped to the training spectra; ``wl_min_nm < wl_max_nm``).
+    step_nm : float or None, default=None
+        Model grid step in nm; None: the training data's median step, at least 1 nm.
+    epochs : int, default=1000
+        Maximum training epochs.
+    lr : float, default=1e-4
+        Adam learning rate (1e-3 diverges on real libraries with σ_SOC = 0.0041).
+    weight_decay : float, default=0.0
+        Adam weight decay (L2).
+    batch_size : int or None, default=64
+        Mini-batch size drawn from the device-resident data; None: full batch.
+    val_fraction : float, default=0.1
+        Fraction of labelled and of unlabelled rows held in for early stopping and for calibrating
+        the OOD thresholds, in [0, 1).
+    patience : int or None, default=100
+        Early-stopping patience in epochs on the validation loss; None: no early stopping.
+    device : str or torch.device, default="auto"
+        ``auto`` (CUDA when torch sees a GPU), ``cpu`` or ``cuda[:i]``.
+    seed : int, default=0
+        Seed of the validation split, the weight initialisation and the mini-batch order.
+    ood_false_alarm : float, default=0.05
+        Nominal false-alarm rate α of the conformal OOD thresholds, in (0, 1).
+    checkpoint_dir : str, path or None, default=None
+        Where training checkpoints are written (and read from with ``fit(..., resume=True)``).
+    checkpoint_every : int, default=50
+        Epochs between checkpoints.
+    progress : bool, default=True
+        Show a tqdm progress bar while training.
+    n_hidden_layers : int, default=2
+        Hidden layers of the encoder (and the ANN decoder).
+    init_decoder : bool, default=True
+        Start the decoder at the mean training spectrum (physics: the library's best mix of it;
+        ANN: its output bias) instead of from scratch.
+    n_threads : int or None, default=None
+        torch CPU threads while fitting and fine-tuning (the caller's setting is restored
+        afterwards); None leaves torch's setting alone.
+
+    Attributes
+    ----------
+    wavelength_nm_ : ndarray (M,)
+        The model grid (nm).
+    preprocessor_ : SpectralPreprocessor
+        The fitted input chain (reflectance, resampling onto ``wavelength_nm_``).
+    endmembers_ : GridEndmembers
+        The mineral library on the model grid.
+    net_ : torch.nn.Module
+        The autoencoder.
+    n_latent_ : int
+        K.
+    f_soc_, rho_r_soc_ : ndarray (M,), float
+        Learned SOC spectrum and (ρ·r)_SOC in mg m⁻² (physics decoder only).
+    history_ : list of dict
+        Per-epoch losses.
+    ood_threshold_ : float
+        Reconstruction-RMSE threshold (reflectance) above which a scan is flagged.
+    pca_q_ : PCAQResidual
+        The chemometric OOD reference (on absorbance of the model inputs).
+    val_scores_ : ndarray
+        OOD scores of the held-in scans.
+    n_labelled_, n_unlabelled_ : int
+        Training rows with and without SOC.
+    device_ : torch.device
+        Where the network lives.
     """
+
+    _parameter_constraints: dict = {
+        "decoder": [StrOptions(set(DECODERS))],
+        "hidden": [Interval(Integral, 1, None, closed="left")],
+        "n_latent": [Interval(Integral, 2, None, closed="left"), None],
+        "endmembers": [HasMethods(["resample"]), StrOptions({"usgs", "synthetic"}), None],
+        "mixing": [StrOptions({"linear", "hapke"})],
+        "photometric": ["boolean"],
+        "water": ["boolean"],
+        "alpha_conversion": ["boolean"],
+        "sigma_soc": [Interval(Real, 0, None, closed="neither")],
+        "sigma_reflectance": [Interval(Real, 0, None, closed="neither")],
+        "wl_min_nm": [Interval(Real, 0, None, closed="left")],
+        "wl_max_nm": [Interval(Real, 0, None, closed="neither")],
+        "step_nm": [Interval(Real, 0, None, closed="neither"), None],
+        "epochs": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), None],
+        "val_fraction": [Interval(Real, 0, 1, closed="left")],
+        "patience": [Interval(Integral, 1, None, closed="left"), None],
+        "device": [str, torch.device],
+        "seed": [Interval(Integral, 0, None, closed="left")],
+        "ood_false_alarm": [Interval(Real, 0, 1, closed="neither")],
+        "checkpoint_dir": [str, os.PathLike, None],
+        "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
+        "progress": ["boolean"],
+        "n_hidden_layers": [Interval(Integral, 1, None, closed="left")],
+        "init_decoder": ["boolean"],
+        "n_threads": [Interval(Integral, 1, None, closed="left"), None],
+    }
 
     def __init__(self, decoder: str = "physics", hidden: int = 512, n_latent: int | None = None,
                  endmembers=None, alpha_conversion: bool = True, sigma_soc: float = 0.0041,
@@ -126,7 +263,9 @@ class LabSOCModel:
                  weight_decay: float = 0.0, batch_size: int | None = 64, val_fraction: float = 0.1,
                  patience: int | None = 100, device: str = "auto", seed: int = 0,
                  ood_false_alarm: float = 0.05, checkpoint_dir=None, checkpoint_every: int = 50,
-                 progress: bool = True, n_hidden_layers: int = 2, init_decoder: bool = True):
+                 progress: bool = True, n_hidden_layers: int = 2, init_decoder: bool = True,
+                 n_threads: int | None = None, mixing: str = "linear", photometric: bool = False,
+                 water: bool = False):
         self.decoder = decoder
         self.hidden = hidden
         self.n_latent = n_latent
@@ -151,31 +290,19 @@ class LabSOCModel:
         self.progress = progress
         self.n_hidden_layers = n_hidden_layers
         self.init_decoder = init_decoder
+        self.n_threads = n_threads
+        self.mixing = mixing
+        self.photometric = photometric
+        self.water = water
 
     # ------------------------------------------------------------------ params
-    def get_params(self, deep: bool = False) -> dict:
-        p = {k: getattr(self, k) for k in _PARAM_NAMES}
-        p["endmembers"] = self.endmembers
-        return p
-
-    def set_params(self, **params):
-        for k, v in params.items():
-            if k not in _PARAM_NAMES and k != "endmembers":
-                raise ValueError(f"unknown LabSOCModel parameter {k!r}")
-            setattr(self, k, v)
-        return self
-
     def _check_params(self):
-        if self.decoder not in DECODERS:
-            raise SocspecInputError(f"decoder must be one of {', '.join(DECODERS)}, got {self.decoder!r}")
-        for name in ("hidden", "epochs"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, np.integer)) or v < 1:
-                raise SocspecInputError(f"{name} must be a positive integer, got {v!r}")
-        if not 0.0 <= float(self.val_fraction) < 1.0:
-            raise SocspecInputError(f"val_fraction must be in [0, 1), got {self.val_fraction!r}")
-        if self.sigma_soc <= 0 or self.sigma_reflectance <= 0:
-            raise SocspecInputError("sigma_soc and sigma_reflectance must be > 0")
+        """scikit-learn's check of ``_parameter_constraints`` plus the one cross-parameter rule.
+        Raises SocspecInputError (a ValueError) so that the CLI prints it as one line."""
+        try:
+            self._validate_params()
+        except InvalidParameterError as exc:
+            raise SocspecInputError(str(exc)) from None
         if self.wl_min_nm >= self.wl_max_nm:
             raise SocspecInputError(f"wl_min_nm {self.wl_min_nm} must be below wl_max_nm {self.wl_max_nm}")
 
@@ -192,8 +319,7 @@ class LabSOCModel:
                 f"the spectra cover {wl[0]:g}–{wl[-1]:g} nm, which does not overlap the model window "
                 f"{self.wl_min_nm:g}–{self.wl_max_nm:g} nm", path=table.source)
         step = float(self.step_nm) if self.step_nm else max(1.0, float(table.step_nm() or 1.0))
-        n = int(np.floor((hi - lo) / step + 1e-9)) + 1
-        return lo + step * np.arange(n)
+        return window_grid(wl, lo, hi, step, aligned=False)  # starts at exactly wl_min_nm when the data reach it
 
     def model_inputs(self, table: SpectralTable) -> np.ndarray:
         """(n, M) float32 reflectance 0–1 on the model grid, exactly as the encoder sees it
@@ -206,15 +332,7 @@ class LabSOCModel:
     def _inputs(self, table: SpectralTable) -> np.ndarray:
         if not isinstance(table, SpectralTable):
             raise TypeError(f"expected a SpectralTable, got {type(table).__name__}")
-        grid = self.wavelength_nm_
-        wl = table.wavelength_nm
-        step = float(np.median(np.diff(grid))) if grid.size > 1 else 1.0
-        if not table.covers(grid[0], grid[-1], tol_nm=max(0.5, 0.5 * step)):
-            span = f"{wl[0]:g}–{wl[-1]:g} nm" if wl.size else "no wavelengths"
-            raise SocspecInputError(
-                f"spectra cover {span} but the model needs {grid[0]:g}–{grid[-1]:g} nm",
-                path=table.source, hint="score only spectra measured over the model's whole window "
-                "(or retrain the model on the narrower window with --wl-min/--wl-max)")
+        # window, gaps, missing values and a coarser input: socspec.preprocess.check_coverage
         x = np.asarray(self.preprocessor_.transform(table).values, dtype=np.float32)
         bad = ~np.all(np.isfinite(x), axis=1)
         if bad.any():
@@ -222,16 +340,20 @@ class LabSOCModel:
             raise SocspecInputError(
                 f"{int(bad.sum())} spectra have missing values inside the model window "
                 f"(first: sample {table.ids[i]!r})", path=table.source, row=i + 2,
-                hint="fill or drop those rows (read with --drop-bad-rows)")
+                hint="fill or drop those rows (read_spectra(..., drop_bad_rows=True))")
         return x
 
     # ------------------------------------------------------------------- fit
-    def _build(self, n_wavelengths: int):
+    def build_network(self, n_wavelengths: int) -> torch.nn.Module:
+        """Create ``endmembers_`` (the library on ``wavelength_nm_``), ``n_latent_`` and ``net_``
+        (initialised from ``seed``, moved to ``device_``) for inputs of ``n_wavelengths`` bands.
+        Needs ``wavelength_nm_`` and ``device_`` (set by :meth:`prepare_training_data`)."""
         self._check_params()
-        lib_src = self.endmembers if self.endmembers is not None else default_endmembers()
-        self.endmembers_ = (lib_src if isinstance(lib_src, _GridLibrary) and
+        lib_src = (default_endmembers(self.endmembers or "usgs") if self.endmembers is None or isinstance(self.endmembers, str)
+                   else self.endmembers)
+        self.endmembers_ = (lib_src if isinstance(lib_src, GridEndmembers) and
                             np.array_equal(lib_src.wavelength_nm, self.wavelength_nm_)
-                            else _GridLibrary.from_library(lib_src, self.wavelength_nm_))
+                            else GridEndmembers.from_library(lib_src, self.wavelength_nm_))
         n_min = len(self.endmembers_.names)
         k = int(self.n_latent) if self.n_latent else n_min + 1
         if self.decoder == "physics" and k != n_min + 1:
@@ -241,31 +363,23 @@ class LabSOCModel:
         self.n_latent_ = k
         torch.manual_seed(int(self.seed))
         self.net_ = build_autoencoder(self.decoder, n_wavelengths, k, int(self.hidden), int(self.n_hidden_layers),
-                                      self.endmembers_.spectra, self.endmembers_.rho_r, self.alpha_conversion)
+                                      self.endmembers_.spectra, self.endmembers_.rho_r, self.alpha_conversion,
+                                      mixing=self.mixing, photometric=bool(self.photometric), water=bool(self.water),
+                                      wavelength_nm=self.wavelength_nm_)
         self.net_.to(self.device_)
+        return self.net_
 
-    def _set_threads(self):
-        if self.device_.type == "cpu":
-            torch.set_num_threads(max(1, os.cpu_count() or 1))
-
-    def _train_data(self, x: np.ndarray, soc_g_kg: np.ndarray) -> _trainer.TrainData:
-        lab = np.isfinite(soc_g_kg)
-        frac = np.where(lab, to_fraction(np.where(lab, soc_g_kg, 0.0)), 0.0)
-        d = self.device_
-        return _trainer.TrainData(torch.as_tensor(x, device=d), torch.as_tensor(frac, dtype=torch.float32, device=d),
-                                  torch.as_tensor(lab, device=d))
-
-    def fit(self, table: SpectralTable, unlabeled: SpectralTable | None = None, resume: bool = False):
-        """Train on ``table`` (rows with finite ``soc_g_kg`` enter the SOC term; all rows enter the
-        reconstruction term) plus ``unlabeled`` scans (reconstruction only). A random
-        ``val_fraction`` of labelled and of unlabelled rows is held in for early stopping and
-        OOD calibration. ``resume=True`` continues from ``checkpoint_dir``."""
+    def prepare_training_data(self, table: SpectralTable,
+                              unlabeled: SpectralTable | None = None) -> LabTrainingData:
+        """Step 1 of :meth:`fit`: check the parameters, choose the device and the model grid, fit the
+        input chain (``device_``, ``wavelength_nm_``, ``preprocessor_``) and return the model inputs
+        of ``table`` + ``unlabeled`` with a random held-in split of ``val_fraction`` of the labelled
+        and of the unlabelled rows (``n_labelled_``, ``n_unlabelled_``, ``val_index_``)."""
         self._check_params()
         if not table.has_soc or not table.labelled_mask().any():
             raise SocspecInputError("no labelled spectra (column soc_g_kg) to train on", path=table.source,
-                                    hint="name the carbon column with --target-col/--carbon-col")
+                                    hint="name the carbon column when reading (read_spectra(carbon_col=...))")
         self.device_ = resolve_device(self.device)
-        self._set_threads()
         rng = np.random.default_rng(int(self.seed))
         self.wavelength_nm_ = self._make_grid(table)
         self.preprocessor_ = lab_preprocessor(self.wavelength_nm_).fit(table)
@@ -285,46 +399,137 @@ class LabSOCModel:
             if n_val and len(group) - n_val >= 1:
                 val[rng.choice(group, n_val, replace=False)] = True
         self.val_index_ = np.flatnonzero(val)
-        self._build(x.shape[1])
-        self.net_.encoder.set_standardisation(x[~val])
-        # decoders start at the mean training spectrum (see PhysicsDecoder.mixture_prior)
+        return LabTrainingData(x, soc, val)
+
+    def initialise_network(self, data: LabTrainingData) -> None:
+        """Step 3a of :meth:`fit`: the encoder's input standardisation, the decoder's start at the
+        mean training spectrum (see ``PhysicsDecoder.mixture_prior``; skipped when
+        ``init_decoder=False``) and the latent prior at the mean training SOC."""
+        tr = ~data.validation
+        x, soc = data.reflectance[tr], data.soc_g_kg[tr]
+        self.net_.encoder.set_standardisation(x)
         rest = None
         if self.init_decoder and self.decoder != "none":
-            mean_spectrum = x[~val].mean(axis=0)
+            mean_spectrum = x.mean(axis=0)
             if self.decoder == "physics":
                 rest = self.net_.decoder.mixture_prior(mean_spectrum)
             else:
                 self.net_.decoder.init_mean_spectrum(mean_spectrum)
-        lab_tr = np.isfinite(soc[~val])
+        lab_tr = np.isfinite(soc)
         if lab_tr.any():
-            self.net_.encoder.init_latent_prior(float(np.mean(to_fraction(soc[~val][lab_tr]))), SOC_INDEX,
+            self.net_.encoder.init_latent_prior(float(np.mean(to_fraction(soc[lab_tr]))), SOC_INDEX,
                                                 other_fractions=rest)
-        train_d = self._train_data(x[~val], soc[~val])
-        val_d = self._train_data(x[val], soc[val]) if val.any() else None
-        out = _trainer.train(
-            self.net_, train_d, val_d, epochs=int(self.epochs), lr=float(self.lr),
-            weight_decay=float(self.weight_decay), batch_size=self.batch_size, patience=self.patience,
-            sigma_soc=self.sigma_soc, sigma_reflectance=self.sigma_reflectance, device=self.device_,
-            seed=int(self.seed), checkpoint_dir=self.checkpoint_dir, checkpoint_every=self.checkpoint_every,
-            resume=resume, progress=self.progress)
+
+    def train(self, data: LabTrainingData, resume: bool = False, initialise: bool = True):
+        """Step 3 of :meth:`fit`: (``initialise``: :meth:`initialise_network`), eq. 1 training with
+        early stopping on the held-in rows, then the OOD calibration on them. ``resume=True``
+        continues from ``checkpoint_dir``."""
+        if initialise:
+            self.initialise_network(data)
+        train_d, val_d = data.split(self.device_)
+        with torch_threads(self.n_threads):
+            out = _trainer.train(
+                self.net_, train_d, val_d, epochs=int(self.epochs), lr=float(self.lr),
+                weight_decay=float(self.weight_decay), batch_size=self.batch_size, patience=self.patience,
+                sigma_soc=self.sigma_soc, sigma_reflectance=self.sigma_reflectance, device=self.device_,
+                seed=int(self.seed), checkpoint_dir=self.checkpoint_dir, checkpoint_every=self.checkpoint_every,
+                resume=resume, progress=self.progress, identity=self.run_identity(data))
         self.history_ = out["history"]
         self.best_epoch_ = out["best_epoch"]
         self.stopped_early_ = out["stopped_early"]
         self.resumed_from_ = out["resumed_from"]
-        self._calibrate_ood(x[val] if val.any() else x[~val], x[~val])
+        val, x = data.validation, data.reflectance
+        self._calibrate_ood(x[val] if val.any() else x[~val], x[~val],
+                            source="held-in scans" if val.any() else "training scans (in-sample)")
         return self
 
-    def _calibrate_ood(self, x_calib: np.ndarray, x_train: np.ndarray):
-        from ..ood import PCAQResidual, conformal_threshold
+    # settings that do not change what is trained, so a checkpoint may be resumed under other values
+    _RESUME_FREE_PARAMS = ("epochs", "patience", "device", "progress", "checkpoint_dir", "checkpoint_every",
+                           "ood_false_alarm", "n_threads", "endmembers", "wl_min_nm", "wl_max_nm", "step_nm")
+
+    def run_identity(self, data: LabTrainingData) -> dict:
+        """What a checkpoint must match to be resumed (:func:`socspec.runs.run_identity`): the training
+        rows (inputs, SOC, held-in split), every parameter that changes training (not epochs,
+        patience, device …), the endmember library on the grid, and the model grid."""
+        from ..runs import content_hash, run_identity
+        cfg = {k: v for k, v in self.get_params().items() if k not in self._RESUME_FREE_PARAMS}
+        lib = self.endmembers_
+        cfg["endmember_library"] = content_hash(list(lib.names), lib.spectra, lib.rho_r)[:16]
+        return run_identity(data=[data.reflectance, data.soc_g_kg, data.validation], config=cfg,
+                            grid=self.wavelength_nm_)
+
+    def fit(self, table: SpectralTable, unlabeled: SpectralTable | None = None, resume: bool = False):
+        """Train on ``table`` (rows with finite ``soc_g_kg`` enter the SOC term; all rows enter the
+        reconstruction term) plus ``unlabeled`` scans (reconstruction only). A random
+        ``val_fraction`` of labelled and of unlabelled rows is held in for early stopping and
+        OOD calibration. ``resume=True`` continues from ``checkpoint_dir``.
+
+        The same as ``data = prepare_training_data(table, unlabeled)``,
+        ``build_network(data.reflectance.shape[1])``, ``train(data, resume)``."""
+        data = self.prepare_training_data(table, unlabeled)
+        self.build_network(data.reflectance.shape[1])
+        return self.train(data, resume=resume)
+
+    def _calibrate_ood(self, x_calib: np.ndarray, x_train: np.ndarray, source: str = "held-in scans"):
+        """OOD thresholds from the held-in scans (:func:`socspec.ood.conformal_calibration`: the
+        conformal quantile at ``ood_false_alarm`` when there are enough of them, otherwise the
+        largest score, with ``ood_calibration_["false_alarm_achievable"]`` saying what it promises).
+        Without a held-in split the training scans calibrate (in-sample: flags too frequent)."""
+        from ..ood import PCAQResidual
+        self._ood_source = source
         if self.decoder == "none":
             self.val_scores_ = np.full(len(x_calib), np.nan)
-            self.ood_threshold_ = float("nan")  # no reconstruction → no score
         else:
-            self.val_scores_ = per_spectrum_rmse(x_calib, self._reconstruct_x(x_calib))
-            self.ood_threshold_ = float(conformal_threshold(self.val_scores_, self.ood_false_alarm))
-        absorb = lambda r: -np.log10(np.clip(r.astype(np.float64), 1e-6, None))  # noqa: E731
+            self.val_scores_ = per_spectrum_rmse(x_calib, self.reconstruct_inputs(x_calib))
         self.pca_q_ = PCAQResidual(false_alarm=self.ood_false_alarm).fit(
-            absorb(x_train), absorb(x_calib) if len(x_calib) >= 1 else None)
+            reflectance_to_absorbance(x_train), reflectance_to_absorbance(x_calib) if len(x_calib) >= 1 else None)
+        self._set_ood_threshold(self.val_scores_, self._ood_source)
+
+    def _set_ood_threshold(self, scores, source: str):
+        from ..ood import conformal_calibration
+        if self.decoder == "none":  # no reconstruction → no score and no threshold (PCA Q only)
+            self.ood_threshold_, self.ood_calibration_ = float("nan"), None
+            return
+        cal = conformal_calibration(scores, self.ood_false_alarm)
+        cal["scores"] = source
+        self.ood_threshold_, self.ood_calibration_ = cal["threshold"], cal
+
+    def extend_ood_calibration(self, table: SpectralTable):
+        """Add scans the model never trained on (e.g. a test split) to the held-in calibration scans
+        of both OOD thresholds (reconstruction RMSE and PCA Q), so that small libraries reach the
+        asked false-alarm rate. The scans must be exchangeable with the held-in ones: a random
+        split of the same library, never another region."""
+        self._check_fitted()
+        if not len(table):
+            return self
+        x = self.model_inputs(table)
+        if self.decoder != "none":
+            self.val_scores_ = np.concatenate([self.val_scores_, per_spectrum_rmse(x, self.reconstruct_inputs(x))])
+        src = getattr(self, "_ood_source", "held-in scans")
+        self._ood_source = src + " + test scans" if not src.endswith("test scans") else src
+        self.pca_q_.calibrate(np.concatenate([self.pca_q_.calib_scores_,
+                                              self.pca_q_.score(reflectance_to_absorbance(x))]))
+        self._set_ood_threshold(self.val_scores_, self._ood_source)
+        return self
+
+    def ood_warnings(self) -> list[str]:
+        """Sentences for the user when an OOD threshold cannot keep the asked false-alarm rate."""
+        from ..ood import calibration_warning
+        out = [calibration_warning(getattr(self, "ood_calibration_", None), "OOD threshold"),
+               calibration_warning(getattr(self.pca_q_, "calibration_", None), "PCA Q threshold")]
+        return [w for w in out if w]
+
+    def ood_summary(self, frame: pd.DataFrame) -> str:
+        """One line on a :meth:`predict_frame` result: how many scans each OOD score flags, at which
+        threshold and false-alarm rate."""
+        n, nq = len(frame), int(frame["pca_q_flag"].sum())
+        if self.decoder == "none":
+            return (f"{n} spectra scored; decoder 'none' has no reconstruction, so no reconstruction OOD "
+                    f"score; {nq} flagged by PCA Q")
+        cal = getattr(self, "ood_calibration_", None) or {}
+        rate = cal.get("false_alarm_achievable", self.ood_false_alarm)
+        return (f"{n} spectra scored; {int(frame['ood_flag'].sum())} flagged out-of-distribution "
+                f"(reconstruction RMSE > {self.ood_threshold_:.4g}, ≤ {rate:.1%} false alarms); {nq} by PCA Q")
 
     def finetune(self, table: SpectralTable, unlabeled: SpectralTable | None = None, epochs: int = 25,
                  lr: float | None = None):
@@ -337,13 +542,13 @@ class LabSOCModel:
             su = unlabeled.soc_g_kg if unlabeled.has_soc else np.full(len(unlabeled), np.nan)
             x = np.concatenate([x, self.model_inputs(unlabeled)])
             soc = np.concatenate([soc, su])
-        self._set_threads()
         hist: list = []
-        _trainer.train(self.net_, self._train_data(x, np.asarray(soc, dtype=np.float64)), None,
-                       epochs=int(epochs), lr=float(lr or self.lr), weight_decay=float(self.weight_decay),
-                       batch_size=self.batch_size, patience=None, sigma_soc=self.sigma_soc,
-                       sigma_reflectance=self.sigma_reflectance, device=self.device_, seed=int(self.seed),
-                       progress=self.progress, history=hist, desc="finetune")
+        with torch_threads(self.n_threads):
+            _trainer.train(self.net_, _train_tensors(x, np.asarray(soc, dtype=np.float64), self.device_), None,
+                           epochs=int(epochs), lr=float(lr or self.lr), weight_decay=float(self.weight_decay),
+                           batch_size=self.batch_size, patience=None, sigma_soc=self.sigma_soc,
+                           sigma_reflectance=self.sigma_reflectance, device=self.device_, seed=int(self.seed),
+                           progress=self.progress, history=hist, desc="finetune")
         self.history_ = list(self.history_) + [dict(h, phase="finetune") for h in hist]
         return self
 
@@ -366,8 +571,10 @@ class LabSOCModel:
             np.concatenate(rs) if rs else np.zeros((0, len(self.wavelength_nm_)), np.float32))
         return m, r
 
-    def _reconstruct_x(self, x):
-        return self._forward_x(x)[1]
+    def reconstruct_inputs(self, x: np.ndarray) -> np.ndarray:
+        """(n, M) reconstruction R̂ of model inputs ``x`` (n, M) as :meth:`model_inputs` returns them."""
+        self._check_fitted()
+        return self._forward_x(np.asarray(x, dtype=np.float32))[1]
 
     def latent(self, table: SpectralTable) -> np.ndarray:
         """(n, K) mass fractions m̂ (column 0 = SOC, then ``endmembers_.names``)."""
@@ -383,14 +590,14 @@ class LabSOCModel:
         self._check_fitted()
         if self.net_.decoder is None:
             raise ValueError("decoder='none' has no reconstruction; train with decoder='ann' or 'physics'")
-        return self._reconstruct_x(self.model_inputs(table))
+        return self.reconstruct_inputs(self.model_inputs(table))
 
     def residuals(self, table: SpectralTable) -> np.ndarray:
         """(n, M) R − R̂ in reflectance."""
         x = self.model_inputs(table)
         if self.net_.decoder is None:
             raise ValueError("decoder='none' has no reconstruction residuals")
-        return x - self._reconstruct_x(x)
+        return x - self.reconstruct_inputs(x)
 
     def reconstruction_error(self, table: SpectralTable) -> np.ndarray:
         """Per-spectrum reconstruction RMSE (reflectance fraction) — the OOD score; NaN for
@@ -398,7 +605,7 @@ class LabSOCModel:
         x = self.model_inputs(table)
         if self.net_.decoder is None:
             return np.full(len(x), np.nan)
-        return per_spectrum_rmse(x, self._reconstruct_x(x))
+        return per_spectrum_rmse(x, self.reconstruct_inputs(x))
 
     def predict_frame(self, table: SpectralTable) -> pd.DataFrame:
         """id, soc_pred (g/kg), ood_score, ood_threshold, ood_flag, pca_q, pca_q_threshold,
@@ -406,7 +613,7 @@ class LabSOCModel:
         x = self.model_inputs(table)
         m, r = self._forward_x(x)
         score = np.full(len(x), np.nan) if r is None else per_spectrum_rmse(x, r)
-        q = self.pca_q_.score(-np.log10(np.clip(x.astype(np.float64), 1e-6, None)))
+        q = self.pca_q_.score(reflectance_to_absorbance(x))
         df = pd.DataFrame({"id": table.ids, "soc_pred": from_fraction(m[:, SOC_INDEX].astype(np.float64)),
                            "ood_score": score, "ood_threshold": self.ood_threshold_,
                            "ood_flag": score > self.ood_threshold_, "pca_q": q,
@@ -455,6 +662,7 @@ class LabSOCModel:
             "wavelength_nm": self.wavelength_nm_.tolist(), "n_latent": self.n_latent_,
             "soc_index": SOC_INDEX, "latent_names": ["SOC"] + self.endmembers_.names,
             "ood_threshold": self.ood_threshold_, "val_scores": self.val_scores_.tolist(),
+            "ood_calibration": getattr(self, "ood_calibration_", None),
             "n_labelled": self.n_labelled_, "n_unlabelled": self.n_unlabelled_,
             "best_epoch": self.best_epoch_, "device": str(self.device_),
             "n_parameters": self.n_parameters_, "torch": torch.__version__,
@@ -465,22 +673,35 @@ class LabSOCModel:
         write_json(path / "config.json", cfg)
         write_json(path / "pca_q.json", self.pca_q_.get_state())
         write_json(path / "history.json", self.history_)
+        from ..runs import write_manifest
+        write_manifest(path, MODEL_FORMAT, MODEL_FORMAT_VERSION)  # last: lists and checksums every file
         return path
 
     @classmethod
     def load(cls, path, device=None) -> "LabSOCModel":
         """Load an artifact written by :meth:`save` (on ``device``, default: the saved params' device)."""
         from ..ood import PCAQResidual
+        from ..runs import ModelFolderError, load_torch, read_json, verify_model_folder
         path = Path(path)
-        cfg_path = path / "config.json"
-        if not cfg_path.exists():
-            raise SocspecInputError("not a lab model directory (config.json missing)", path=path,
-                                    hint="pass the model/ folder written by socspec fit-lab")
-        cfg = json.loads(cfg_path.read_text())
+        verify_model_folder(path, MODEL_FORMAT, MODEL_FORMAT_VERSION)  # format, version, checksums
+        cfg = read_json(path / "config.json")
+        if not isinstance(cfg, dict) or cfg.get("format") != f"{MODEL_FORMAT}/{MODEL_FORMAT_VERSION}" \
+                or not isinstance(cfg.get("params"), dict):
+            raise ModelFolderError(f"config.json is not a {MODEL_FORMAT} version {MODEL_FORMAT_VERSION} "
+                                   f"configuration (format {cfg.get('format') if isinstance(cfg, dict) else None!r})",
+                                   path=path, hint="refit the model with this socspec")
         params = dict(cfg["params"])
         if device is not None:
             params["device"] = device
+        unknown = sorted(set(params) - set(cls._parameter_constraints))
+        if unknown:
+            raise ModelFolderError(f"config.json has parameters this socspec does not know: {', '.join(unknown)}",
+                                   path=path, hint="it was written by another socspec version; refit or upgrade")
         obj = cls(**params)
+        try:
+            obj._check_params()
+        except SocspecInputError as exc:
+            raise ModelFolderError(f"config.json holds invalid parameters ({exc})", path=path) from None
         obj.device_ = resolve_device(obj.device)
         obj.wavelength_nm_ = np.asarray(cfg["wavelength_nm"], dtype=np.float64)
         pre = cfg.get("preprocessing")
@@ -489,15 +710,24 @@ class LabSOCModel:
         else:  # artifacts written before the chain was saved: refit it on the grid alone
             grid = obj.wavelength_nm_
             obj.preprocessor_ = lab_preprocessor(grid).fit(SpectralTable(grid, np.full((1, grid.size), 0.5)))
-        obj.endmembers = _GridLibrary.load(path / "endmembers.npz")
-        obj._build(len(obj.wavelength_nm_))
-        obj.net_.load_state_dict(torch.load(path / "weights.pt", map_location=obj.device_, weights_only=True))
-        obj.net_.eval()
-        obj.ood_threshold_ = float("nan") if cfg["ood_threshold"] is None else float(cfg["ood_threshold"])
-        obj.val_scores_ = np.asarray([np.nan if v is None else v for v in cfg["val_scores"]], dtype=np.float64)
-        obj.pca_q_ = PCAQResidual.from_state(json.loads((path / "pca_q.json").read_text()))
-        obj.n_labelled_, obj.n_unlabelled_ = cfg["n_labelled"], cfg["n_unlabelled"]
+        try:
+            obj.endmembers = GridEndmembers.load(path / "endmembers.npz")
+            obj.build_network(len(obj.wavelength_nm_))
+            state = load_torch(path / "weights.pt", map_location=obj.device_, what="weights.pt")
+            obj.net_.load_state_dict(state)
+            obj.net_.eval()
+            obj.ood_threshold_ = float("nan") if cfg["ood_threshold"] is None else float(cfg["ood_threshold"])
+            obj.ood_calibration_ = cfg.get("ood_calibration")
+            obj.val_scores_ = np.asarray([np.nan if v is None else v for v in cfg["val_scores"]], dtype=np.float64)
+            obj.pca_q_ = PCAQResidual.from_state(read_json(path / "pca_q.json"))
+            obj.n_labelled_, obj.n_unlabelled_ = cfg["n_labelled"], cfg["n_unlabelled"]
+        except SocspecInputError:
+            raise
+        except (KeyError, TypeError, ValueError, RuntimeError, OSError, AttributeError) as exc:
+            first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0][:200]
+            raise ModelFolderError(f"the model folder does not load: {exc.__class__.__name__}: {first}", path=path,
+                                   hint="the folder is damaged or from another socspec version; refit") from None
         obj.best_epoch_ = cfg.get("best_epoch")
         hist = path / "history.json"
-        obj.history_ = json.loads(hist.read_text()) if hist.exists() else []
+        obj.history_ = read_json(hist) if hist.exists() else []
         return obj

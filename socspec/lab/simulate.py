@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..endmembers import EndmemberLibrary, GridEndmembers
 from ..spectra import SpectralTable
 
 SIMULATED_SOURCE = "SIMULATED lab spectra (socspec.lab.simulate)"
@@ -27,9 +28,8 @@ def default_f_soc(wavelength_nm) -> np.ndarray:
 
 def synthetic_library(wavelength_nm=None, n_minerals: int = 12, seed: int = 7):
     """A small library of smooth mineral-like spectra (bright continuum with Gaussian absorption
-    features), used only when the embedded library is unavailable. Returns an object with
-    names, wavelength_nm, spectra (n, m), rho_r (n,)."""
-    from .estimator import _GridLibrary
+    features), for tests that want a small random library instead of the embedded one. Returns a
+    :class:`~socspec.endmembers.GridEndmembers` (names, wavelength_nm, spectra (n, m), rho_r (n,))."""
     wl = np.arange(350.0, 2501.0, 1.0) if wavelength_nm is None else np.asarray(wavelength_nm, float)
     rng = np.random.default_rng(seed)
     t = (wl - wl[0]) / max(wl[-1] - wl[0], 1.0)
@@ -41,17 +41,11 @@ def synthetic_library(wavelength_nm=None, n_minerals: int = 12, seed: int = 7):
             s = s - d * np.exp(-0.5 * ((wl - c) / w) ** 2)
         spectra.append(np.clip(s, 0.02, 0.98))
     rho_r = rng.uniform(1.5, 4.0, n_minerals)
-    return _GridLibrary([f"synthetic_mineral_{i}" for i in range(n_minerals)], wl, np.array(spectra), rho_r)
+    return GridEndmembers([f"synthetic_mineral_{i}" for i in range(n_minerals)], wl, np.array(spectra), rho_r)
 
 
 def _library_on(wl, endmembers):
-    from .estimator import _GridLibrary, default_endmembers
-    if endmembers is None:
-        try:
-            endmembers = default_endmembers()
-        except ImportError:  # endmember module not installed: fall back to synthetic minerals
-            endmembers = synthetic_library(wl)
-    return _GridLibrary.from_library(endmembers, wl)
+    return GridEndmembers.from_library(EndmemberLibrary.default() if endmembers is None else endmembers, wl)
 
 
 def mix(mass_fractions, spectra, rho_r, alpha_conversion: bool = True) -> np.ndarray:

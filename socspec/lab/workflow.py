@@ -3,6 +3,8 @@
 ``fit_lab_run`` splits the labelled rows (random, ``test_size``), trains one ``LabSOCModel`` per
 seed (split seed = model seed), fits the PLSR baseline on the same split, and writes into the run
 directory: ``model/`` (artifact of the first seed), ``metrics.json``, ``predictions.csv`` and PNGs.
+The run directory follows :mod:`socspec.runs` (one writer, ``--force`` replaces it whole,
+``--resume`` only continues this run's own checkpoints).
 """
 from __future__ import annotations
 
@@ -12,8 +14,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import SocspecInputError
-from ..outputs import atomic_path, prepare_run_dir, write_json
-from ..spectra import SpectralTable
+from ..outputs import atomic_path, write_json
+from ..runs import RunDir
+from ..spectra import SpectralTable, reflectance_to_absorbance
 from .metrics import mean_sd, mrmse_percent, regression_metrics
 
 SUMMARY_KEYS = ("r2", "rmse", "bias", "mae", "mrmse")
@@ -24,7 +27,7 @@ def random_split(table: SpectralTable, test_size: float, seed: int):
     (≈ ``test_size`` of the labelled scans); all scans of one id stay on one side, and unlabelled
     scans of other ids go to training (:func:`socspec.lab.splits.group_train_test_split`)."""
     if not 0.0 < float(test_size) < 1.0:
-        raise SocspecInputError(f"--test-size must be between 0 and 1, got {test_size}")
+        raise SocspecInputError(f"test_size must be between 0 and 1, got {test_size}")
     lab = np.flatnonzero(table.labelled_mask())
     if len(lab) < 5:
         raise SocspecInputError(f"only {len(lab)} labelled spectra; need at least 5 to split train/test",
@@ -32,10 +35,6 @@ def random_split(table: SpectralTable, test_size: float, seed: int):
     from .splits import group_train_test_split
 
     return group_train_test_split(table.ids, table.labelled_mask(), test_size, seed, source=table.source)
-
-
-def _absorbance(x):
-    return -np.log10(np.clip(np.asarray(x, dtype=np.float64), 1e-6, None))
 
 
 def _score_split(model, table: SpectralTable) -> dict:
@@ -50,22 +49,31 @@ def _score_split(model, table: SpectralTable) -> dict:
 def fit_lab_run(table: SpectralTable, out_dir, *, model_params: dict | None = None,
                 unlabeled: SpectralTable | None = None, test_size: float = 0.4, seeds=(0,),
                 force: bool = False, resume: bool = False, progress: bool = True, plots: bool = True,
-                pls_max_components: int = 20) -> dict:
+                pls_max_components: int = 20, region_col: str | None = None) -> dict:
     """Run fit-lab; returns the metrics dict written to ``metrics.json``.
 
     ``model_params`` go to :class:`LabSOCModel` (``seed`` and ``checkpoint_dir`` are set per seed:
-    ``out_dir/checkpoints/seed<S>``). ``resume=True`` reuses an existing ``out_dir`` and continues
-    each seed from its checkpoint.
+    ``out_dir/checkpoints/seed<S>``). The run directory is a :class:`socspec.runs.RunDir`: locked
+    against a second writer; an existing non-empty one needs ``force`` and is then replaced as a
+    whole when this run completes; ``resume=True`` continues each seed from its checkpoint, which
+    must come from the same data, options and grid. ``region_col`` adds the leave-one-region-out
+    experiment (``metrics["loro"]`` and its plots) to the same run.
     """
+    out_dir = Path(out_dir)
+    with RunDir(out_dir, force=force, resume=resume) as run:
+        return _fit_lab_into(run.path, out_dir, table, model_params=model_params, unlabeled=unlabeled,
+                             test_size=test_size, seeds=seeds, resume=run.resuming, progress=progress,
+                             plots=plots, pls_max_components=pls_max_components, region_col=region_col)
+
+
+def _fit_lab_into(out: Path, final: Path, table: SpectralTable, *, model_params, unlabeled, test_size, seeds,
+                  resume, progress, plots, pls_max_components, region_col) -> dict:
+    """The body of :func:`fit_lab_run`, writing into ``out`` (the run directory, or its staging
+    copy that becomes ``final``)."""
     from . import plots as P
     from .estimator import LabSOCModel
     from .pls import PLSBaseline
 
-    out = Path(out_dir)
-    if resume and out.is_dir():
-        out.mkdir(parents=True, exist_ok=True)
-    else:
-        out = prepare_run_dir(out, force=force)
     params = dict(model_params or {})
     params.setdefault("progress", progress)
     seeds = [int(s) for s in seeds] or [0]
@@ -75,12 +83,16 @@ def fit_lab_run(table: SpectralTable, out_dir, *, model_params: dict | None = No
         train, test = table.subset(train_idx), table.subset(test_idx)
         model = LabSOCModel(**{**params, "seed": s, "checkpoint_dir": out / "checkpoints" / f"seed{s}"})
         model.fit(train, unlabeled=unlabeled, resume=resume)
+        # the test scans were never trained on: they join the held-in scans in calibrating the OOD
+        # threshold, so small libraries still reach the asked false-alarm rate (see socspec.ood)
+        model.extend_ood_calibration(test)
         labelled_train = train.subset(train.labelled_mask())
         res = {"seed": s, "model": {"train": _score_split(model, labelled_train), "test": _score_split(model, test)}}
         xtr, xte = model.model_inputs(labelled_train), model.model_inputs(test)
-        pls = PLSBaseline(max_components=pls_max_components, seed=s).fit(_absorbance(xtr), labelled_train.soc_g_kg)
-        res["pls"] = {"train": regression_metrics(labelled_train.soc_g_kg, pls.predict(_absorbance(xtr))),
-                      "test": regression_metrics(test.soc_g_kg, pls.predict(_absorbance(xte))),
+        atr, ate = reflectance_to_absorbance(xtr), reflectance_to_absorbance(xte)
+        pls = PLSBaseline(max_components=pls_max_components, seed=s).fit(atr, labelled_train.soc_g_kg)
+        res["pls"] = {"train": regression_metrics(labelled_train.soc_g_kg, pls.predict(atr)),
+                      "test": regression_metrics(test.soc_g_kg, pls.predict(ate)),
                       "n_components": int(pls.n_components_)}
         res["best_epoch"] = model.best_epoch_
         res["epochs_run"] = len(model.history_)
@@ -88,6 +100,7 @@ def fit_lab_run(table: SpectralTable, out_dir, *, model_params: dict | None = No
         if first is None:
             first = (model, pls, train, test, labelled_train)
     model, pls, train, test, labelled_train = first
+    model.checkpoint_dir = final / "checkpoints" / f"seed{seeds[0]}"  # where it lives once the run is in place
     model.save(out / "model")
 
     def summarise(which):
@@ -111,7 +124,9 @@ def fit_lab_run(table: SpectralTable, out_dir, *, model_params: dict | None = No
                    "n_latent": model.n_latent_, "n_parameters": model.n_parameters_,
                    "device": str(model.device_), "endmembers": model.endmembers_.names},
         "ood": {"threshold": model.ood_threshold_, "false_alarm": model.ood_false_alarm,
-                "pca_q_threshold": model.pca_q_.threshold_, "pca_q_input": "absorbance of model inputs"},
+                "calibration": model.ood_calibration_,
+                "pca_q_threshold": model.pca_q_.threshold_, "pca_q_calibration": model.pca_q_.calibration_,
+                "pca_q_input": "absorbance of model inputs"},
     }
     if model.decoder == "physics":
         metrics["model"]["rho_r_soc_mg_m2"] = model.rho_r_soc_
@@ -121,7 +136,7 @@ def fit_lab_run(table: SpectralTable, out_dir, *, model_params: dict | None = No
     for name, part in (("test", test), ("train", train)):
         df = model.predict_frame(part)
         df.insert(1, "split", name)
-        df["soc_pred_pls"] = pls.predict(_absorbance(model.model_inputs(part)))
+        df["soc_pred_pls"] = pls.predict(reflectance_to_absorbance(model.model_inputs(part)))
         frames.append(df)
     pred = pd.concat(frames, ignore_index=True)
     with atomic_path(out / "predictions.csv") as tmp:
@@ -139,6 +154,14 @@ def fit_lab_run(table: SpectralTable, out_dir, *, model_params: dict | None = No
                                    model.reconstruct(test.subset(np.arange(k))), test.ids[:k])
         if model.decoder == "physics":
             P.plot_f_soc(out / "f_soc.png", model.wavelength_nm_, model.f_soc_, model.rho_r_soc_)
+    if region_col is not None:
+        from .experiments import leave_one_region_out, write_loro_plots
+        loro = leave_one_region_out(table, region_col=region_col, unlabeled=unlabeled,
+                                    model_params={k: v for k, v in params.items()
+                                                  if k not in ("seed", "progress", "checkpoint_dir")},
+                                    seeds=tuple(seeds), progress=progress)
+        metrics.update(loro)
+        write_loro_plots(loro, out)  # per-region bars and the f_SOC of every fold (experiment 2)
     write_json(out / "metrics.json", metrics)
     return metrics
 
