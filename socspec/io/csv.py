@@ -187,8 +187,7 @@ def read_csv(path: Path, sep: str | None) -> RawTable:
 
     if sep == " ":
         # pyarrow has no "any run of whitespace" delimiter; pandas' C parser handles it.
-        df = pd.read_csv(path, sep=r"\s+", header=0, names=header, dtype=str,
-                         encoding=_python_encoding(encoding), keep_default_na=False)
+        df = _pandas_read(path, encoding, sep=r"\s+", header=0, names=header)
         table = pa.Table.from_pandas(df, preserve_index=False)
         return finish_arrow(raw, table, spec_set, strings=True)
 
@@ -223,6 +222,9 @@ def read_csv(path: Path, sep: str | None) -> RawTable:
         strings = False
     except pa.ArrowInvalid as exc:
         msg = str(exc)
+        if "Could not skip initial" in msg:  # the header line is all there is (no line break after it)
+            raise input_error("the file has a header but no data rows", path, row=2,
+                              hint="add spectra below the header") from None
         if ("UTF8" in msg or "utf8" in msg.lower()) and encoding != "latin-1":
             # invalid UTF-8 past the sniffed head: Latin-1 (Windows exports) is the usual culprit
             raw.info["encoding"] = "latin-1 (file is not valid UTF-8)"
@@ -244,9 +246,11 @@ def read_csv(path: Path, sep: str | None) -> RawTable:
 def _read_transposed(path, raw: RawTable, header, sep, decimal, encoding) -> RawTable:
     """ASD/ViewSpec-style export: first column the wavelengths, then one column per sample (its
     header is the sample id). Such files are small (one column per sample), so pandas reads them."""
-    df = pd.read_csv(path, sep=r"\s+" if sep == " " else sep, dtype=str, keep_default_na=False,
-                     encoding=_python_encoding(encoding))
-    df.columns = header[: df.shape[1]]
+    df = _pandas_read(path, encoding, sep=r"\s+" if sep == " " else sep, header=None, skiprows=1)
+    if df.shape[1] != len(header):
+        raise input_error(f"rows have {df.shape[1]} fields but the header has {len(header)}", path, row=2,
+                          hint="check the separator (--sep) and that every column has a name")
+    df.columns = range(len(header))
     fix = (lambda x: x.str.replace(",", ".", regex=False)) if decimal == "," else (lambda x: x)
     wl_text = df.iloc[:, 0].str.strip()
     wl = pd.to_numeric(fix(wl_text), errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
@@ -259,10 +263,10 @@ def _read_transposed(path, raw: RawTable, header, sep, decimal, encoding) -> Raw
     raw.info["layout"] = "transposed (first column wavelengths, one column per sample)"
     raw.columns = classify_columns(names, path)
     raw.spectral_idx = [int(i) for i in raw.columns.positions]
-    samples = list(df.columns[1:])
+    samples = [str(h) for h in header[1:]]
     values = np.empty((len(samples), wl.size), dtype=np.float32)
-    for r, name in enumerate(samples):
-        texts = df[name].str.strip()
+    for r in range(len(samples)):
+        texts = df.iloc[:, r + 1].fillna("").str.strip()
         arr = pd.to_numeric(fix(texts), errors="coerce").to_numpy(dtype=np.float32, na_value=np.nan)
         for k in np.flatnonzero(~texts.isin(NULL_TOKENS).to_numpy() & np.isnan(arr)):
             raw.bad_cells.setdefault(r, []).append((int(k), str(texts.iloc[k])))
@@ -271,6 +275,17 @@ def _read_transposed(path, raw: RawTable, header, sep, decimal, encoding) -> Raw
     raw.values = values
     raw.meta = pd.DataFrame({"id": pd.Series(samples, dtype=object)}, index=pd.RangeIndex(len(samples)))
     return raw
+
+
+def _pandas_read(path, encoding, **kw) -> pd.DataFrame:
+    """pandas for the layouts pyarrow cannot split (runs of whitespace, transposed files): every
+    cell as text; a row it cannot split is the user's to fix, not a traceback."""
+    try:
+        return pd.read_csv(path, dtype=str, keep_default_na=False, encoding=_python_encoding(encoding), **kw)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise input_error(f"cannot split the file into columns ({first})", path,
+                          hint="check the separator (--sep), quotes and the number of fields per row") from None
 
 
 def _locate_ragged(path, encoding, ragged):
