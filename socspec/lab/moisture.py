@@ -64,4 +64,5 @@ def moisten(reflectance, wavelength_nm, saturation, darkening_at_saturation=0.5,
     path = per_scan(water_path_um, "water_path_um", 0.0, np.inf)
     kappa_per_um = water_absorption_per_cm(wl) / 1e4
     r_sat = r * g * np.exp(-2.0 * kappa_per_um[None, :] * path)
-    return r_sat + (r - r_sat) * np.exp(-moisture_shape_c(wl, c_vnir, c_swir)[None, :] * s)
+    # eq. (1) written as R − (R − R_sat)(1 − e^{−cS}) so that S = 0 returns R bit for bit
+    return r - (r - r_sat) * -np.expm1(-moisture_shape_c(wl, c_vnir, c_swir)[None, :] * s)
