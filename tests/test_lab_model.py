@@ -193,10 +193,11 @@ def test_save_load_identical_and_window_check(tmp_path, lib, sim):
     assert m2.preprocessor_.to_dict() == m.preprocessor_.to_dict()
     np.testing.assert_array_equal(SpectralPreprocessor.from_dict(cfg["preprocessing"]).transform(sim).values,
                                   m.model_inputs(sim))
-    # an artifact from before the chain was saved (a small dict) still loads and predicts the same
+    # a config.json changed after saving no longer matches manifest.json: refused in one line
     cfg["preprocessing"] = {"kind": "reflectance", "resample": "linear interpolation"}
     (tmp_path / "model" / "config.json").write_text(json.dumps(cfg))
-    np.testing.assert_array_equal(LabSOCModel.load(tmp_path / "model").predict(sim), p)
+    with pytest.raises(SocspecInputError, match="config.json is damaged"):
+        LabSOCModel.load(tmp_path / "model")
 
 
 def test_decoder_none_has_no_reconstruction(lib, sim):
