@@ -66,6 +66,9 @@ def main(argv=None):
     ap.add_argument("--unlabeled", choices=["earthlib"], default=None)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--plots", type=Path, default=None,
+                    help="folder for the learned f_SOC(λ) of every physics variant (first seed) and the "
+                         "mean test residual per wavelength of every variant")
     args = ap.parse_args(argv)
 
     import torch
@@ -126,6 +129,18 @@ def main(argv=None):
                     print(f"{name:18s} seed {s} {key:28s} R² {met['r2']:.3f} RMSE {met['rmse']:.2f} "
                           f"MRMSE {met['mrmse']:.2f} % ({met['seconds']:.0f} s, best epoch {m.best_epoch_})", flush=True)
                     grid_model = grid_model or m
+                    if args.plots and s == args.seeds[0]:
+                        from socspec.lab.plots import plot_f_soc
+                        args.plots.mkdir(parents=True, exist_ok=True)
+                        safe = key.replace(":", "_").replace("+", "_").replace("@", "_")
+                        if m.decoder == "physics":
+                            plot_f_soc(args.plots / f"{name}_{safe}_f_soc.png", m.wavelength_nm_, m.f_soc_,
+                                       m.rho_r_soc_)
+                        if m.decoder != "none":  # where the reconstruction misses, per wavelength
+                            res = xte - m.reconstruct(test)
+                            np.savetxt(args.plots / f"{name}_{safe}_residual.csv",
+                                       np.column_stack([m.wavelength_nm_, res.mean(0), np.sqrt((res ** 2).mean(0))]),
+                                       delimiter=",", header="wavelength_nm,mean_residual,rmse", comments="")
             xtr, xte = absorb(grid_model.model_inputs(train)), absorb(grid_model.model_inputs(test))
             step = float(np.median(np.diff(grid_model.wavelength_nm_)))
             for key, est in (("pls", PLSBaseline(seed=s)), ("pls_tuned", PLSTuned(seed=s, step_nm=step))):

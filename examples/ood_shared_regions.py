@@ -11,7 +11,11 @@
    AUROC of our reconstruction error and of the PCA Q-residual (held-out vs held-in validation
    scans), fraction flagged; Welch test of MRMSE failing vs generalising folds.
 3. Moist soils: one model on 75 % of every region; the other 25 % are "re-scanned" (small noise)
-   and "moistened" (water absorption at 1450/1940 nm + darkening); fraction flagged of each.
+   and "moistened"; fraction flagged of each. ``--moisture-model physical`` (default):
+   ``socspec.lab.moisture.moisten`` — Lobell & Asner (2002) exponential darkening towards the
+   reflectance at saturation, which carries liquid water's absorption (Hale & Querry 1973 +
+   band maxima), degree of saturation drawn from ``--saturation``; ``bands``: the old
+   Gaussian-band recipe (water absorption at 1450/1940 nm + a flat darkening).
 
 Writes OUT/results.json, OUT/loro_regions.png, OUT/loro_f_soc.png, OUT/moist_scores.png and prints
 the tables. Real data is read from ../shared, never copied.
@@ -61,7 +65,7 @@ def load_regions(lab_dir: Path, step_nm: float) -> SpectralTable:
     return merged
 
 
-def moisten(reflectance: np.ndarray, wl: np.ndarray, depth: float, darkening: float) -> np.ndarray:
+def moisten_bands(reflectance: np.ndarray, wl: np.ndarray, depth: float, darkening: float) -> np.ndarray:
     """Wet-soil spectrum: R_wet = (1 − darkening)·R·exp(−depth·(g₁₄₅₀ + 1.6·g₁₉₄₀)), g = Gaussian bands
     (FWHM ≈ 60/90 nm): liquid water deepens the 1450 and 1940 nm bands and darkens the whole soil."""
     g = (np.exp(-0.5 * ((wl - 1450.0) / 25.0) ** 2) + 1.6 * np.exp(-0.5 * ((wl - 1940.0) / 38.0) ** 2))
@@ -81,6 +85,12 @@ def main(argv=None):
     ap.add_argument("--decoder", default="ann")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--moisture-model", choices=["physical", "bands"], default="physical")
+    ap.add_argument("--saturation", type=float, nargs=2, default=[0.1, 0.6],
+                    help="range of the degree of saturation S of the moistened scans (physical model)")
+    ap.add_argument("--mixing", default="linear", help="physics decoder: linear | hapke")
+    ap.add_argument("--photometric", action="store_true", help="physics decoder: per-scan brightness term")
+    ap.add_argument("--water", action="store_true", help="physics decoder: per-scan liquid-water term")
     ap.add_argument("--moist-depth", type=float, nargs=2, default=[0.6, 1.2],
                     help="range of the water-band optical depth (exp(-depth) at 1450 nm; ×1.6 at 1940 nm)")
     ap.add_argument("--val-fraction", type=float, default=0.2, help="held-in calibration share of the training scans")
@@ -110,6 +120,8 @@ def main(argv=None):
     params = dict(decoder=args.decoder, hidden=args.hidden, epochs=args.epochs, batch_size=args.batch_size,
                   lr=args.lr, wl_min_nm=float(wl[0]),
                   wl_max_nm=float(wl[-1]), step_nm=args.step_nm, device=args.device, val_fraction=args.val_fraction, patience=max(args.epochs // 5, 20))
+    if args.decoder == "physics":
+        params.update(mixing=args.mixing, photometric=args.photometric, water=args.water)
 
     # ---- experiment 1 (+2): leave one region out
     res = leave_one_region_out(table, region_col="region", model_params=params, seeds=tuple(args.seeds),
@@ -140,14 +152,32 @@ def main(argv=None):
     held = table.subset(test_mask)
     R = held.values.astype(np.float64)
     rescan = held.with_values(np.clip(R + rng.normal(0, 0.002, R.shape), 1e-4, None))
-    moist = held.with_values(moisten(R, wl, depth=rng.uniform(args.moist_depth[0], args.moist_depth[1], (len(R), 1)),
-                                     darkening=rng.uniform(0.15, 0.35, (len(R), 1))))
+    if args.moisture_model == "physical":
+        from socspec.lab.moisture import moisten
+        wet = moisten(R, wl, saturation=rng.uniform(args.saturation[0], args.saturation[1], len(R)),
+                      darkening_at_saturation=rng.uniform(0.4, 0.6, len(R)), water_path_um=rng.uniform(30, 90, len(R)))
+    else:
+        wet = moisten_bands(R, wl, depth=rng.uniform(args.moist_depth[0], args.moist_depth[1], (len(R), 1)),
+                            darkening=rng.uniform(0.15, 0.35, (len(R), 1)))
+    moist = held.with_values(wet)
     rows = {}
+    # the physics decoder's water term: a scan is "wet" when its fitted liquid-water path exceeds the
+    # (1 − 5 %) quantile of the held-in training scans' paths (a physical flag beside the residual)
+    water_cut = None
+    if params.get("water"):
+        train_t = table.subset(~test_mask)
+        w_val = model.scan_terms(train_t.subset(np.asarray(model.val_index_)))["water_path_um"].to_numpy()
+        water_cut = float(np.quantile(w_val, 0.95))
     for name, t in (("held-out dry scans", held), ("re-scans (noise σ=0.002)", rescan), ("moist", moist)):
         f = model.predict_frame(t)
         rows[name] = {"n": len(t), "frac_flagged": float(f["ood_flag"].mean()),
                       "frac_flagged_pca_q": float(f["pca_q_flag"].mean()),
                       "median_score": float(f["ood_score"].median())}
+        if water_cut is not None:
+            w = model.scan_terms(t)["water_path_um"].to_numpy()
+            rows[name]["frac_water_flag"] = float(np.mean(w > water_cut))
+            rows[name]["frac_flag_or_water"] = float(np.mean((w > water_cut) | f["ood_flag"].to_numpy()))
+            rows[name]["median_water_path_um"] = float(np.median(w))
     val = np.asarray(model.val_scores_)
     rows["moist"]["auroc_vs_held_in"] = auroc(val, model.predict_frame(moist)["ood_score"])
     moist_df = pd.DataFrame(rows).T

@@ -581,6 +581,26 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
         self._check_fitted()
         return self._forward_x(self.model_inputs(table), decode=False)[0]
 
+    @torch.no_grad()
+    def scan_terms(self, table: SpectralTable) -> pd.DataFrame:
+        """Per-scan physics extras (``photometric=True`` / ``water=True``): ``photometric_scale``
+        (brightness factor, 1 = the library mix as is) and ``water_path_um`` (effective liquid-water
+        path, µm) — a wet scan shows as a water path beyond the training scans'. Empty frame when
+        the decoder has no extras."""
+        self._check_fitted()
+        dec = self.net_.decoder
+        out = pd.DataFrame({"id": table.ids})
+        if self.decoder != "physics" or not getattr(dec, "n_extra", 0):
+            return out
+        self.net_.eval()
+        x = torch.as_tensor(self.model_inputs(table), device=self.device_)
+        scale, water = dec.scan_terms(self.net_.encoder.forward_with_extras(x)[1])
+        if scale is not None:
+            out["photometric_scale"] = scale.cpu().numpy().astype(np.float64)
+        if water is not None:
+            out["water_path_um"] = water.cpu().numpy().astype(np.float64)
+        return out
+
     def predict(self, table: SpectralTable) -> np.ndarray:
         """SOC in g/kg, shape (n,)."""
         return from_fraction(self.latent(table)[:, SOC_INDEX].astype(np.float64))
