@@ -1,7 +1,9 @@
 """Shared CLI plumbing: user errors become a one-line message and exit code 2, no traceback."""
 from __future__ import annotations
 
+import contextlib
 import functools
+import re
 import sys
 import warnings
 
@@ -58,3 +60,16 @@ def note(message: str) -> None:
 
 def is_tty() -> bool:
     return sys.stderr.isatty()
+
+
+@contextlib.contextmanager
+def flag_names(**flags: str):
+    """Library errors name Python parameters (``n_labels``); inside this block they name the CLI
+    flag instead (``flag_names(n_labels="--labels")``), so the user reads the option to change."""
+    try:
+        yield
+    except SocspecInputError as exc:
+        msg = str(exc)
+        for param, flag in flags.items():
+            msg = re.sub(rf"\b{re.escape(param)}\b", flag, msg)
+        raise SocspecInputError(msg) from None

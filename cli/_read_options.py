@@ -34,7 +34,9 @@ CarbonColOpt = Annotated[Optional[str], typer.Option(
     "--carbon-col", help="Column with soil carbon (default: detected by name: soc, oc, carbon…). '' = none.",
     rich_help_panel=_PANEL)]
 CarbonUnitOpt = Annotated[Optional[str], typer.Option(
-    "--carbon-unit", help="Unit of the carbon column: fraction, percent or g/kg. Default: from its name or values.",
+    "--carbon-unit", "--soc-unit",
+    help="Unit of the carbon column: fraction, percent or g/kg. Default: from its name or values. "
+    "(--soc-unit: the same option, as fit-remote spells it.)",
     rich_help_panel=_PANEL)]
 IdColOpt = Annotated[Optional[str], typer.Option("--id-col", help="Sample id column.", rich_help_panel=_PANEL)]
 RegionColOpt = Annotated[Optional[str], typer.Option("--region-col", help="Region/group column.",

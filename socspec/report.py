@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import math
 from pathlib import Path
 
@@ -23,22 +22,8 @@ import numpy as np
 import pandas as pd
 
 from .outputs import atomic_path, atomic_write
-
-
-def _plt():
-    import matplotlib
-
-    if matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "ps", "cairo"):
-        matplotlib.use("Agg")  # reports are written headless
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def fig_to_png_bytes(fig, dpi: int = 110) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
-    return buf.getvalue()
+from .plotting import png_bytes, rotate_xticklabels, subplots
+from .spectra import WATER_BANDS_NM
 
 
 def _fmt(v, float_format: str) -> str:
@@ -70,12 +55,8 @@ class Report:
         return self
 
     def add_figure(self, fig, name: str, caption: str = "", dpi: int = 110) -> "Report":
-        """``fig``: a matplotlib Figure (closed after rendering) or PNG bytes; ``name``: file stem."""
-        if isinstance(fig, (bytes, bytearray)):
-            png = bytes(fig)
-        else:
-            png = fig_to_png_bytes(fig, dpi=dpi)
-            _plt().close(fig)
+        """``fig``: a matplotlib Figure (rendered to PNG now) or PNG bytes; ``name``: file stem."""
+        png = bytes(fig) if isinstance(fig, (bytes, bytearray)) else png_bytes(fig, dpi=dpi)
         if not name.replace("_", "").replace("-", "").isalnum():
             raise ValueError(f"figure name must be alphanumeric/_/-, got {name!r}")
         self.blocks.append(("figure", png, name, caption))
@@ -164,7 +145,6 @@ def plot_scores_by_group(scores, groups, threshold=None, ylabel="OOD score", tit
                          reference=None, reference_label="held-in"):
     """Box plot + jittered points of ``scores`` per group (sorted), a dashed line at ``threshold``;
     ``reference`` (optional) scores drawn as the first box (e.g. held-in validation scores)."""
-    plt = _plt()
     scores = np.asarray(scores, dtype=float)
     groups = np.asarray(pd.Series(groups).astype(str))
     names = sorted(pd.unique(groups))
@@ -174,7 +154,7 @@ def plot_scores_by_group(scores, groups, threshold=None, ylabel="OOD score", tit
         data.insert(0, np.asarray(reference, dtype=float))
         labels.insert(0, reference_label)
     data = [d[np.isfinite(d)] for d in data]
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.7 * len(labels) + 2), 4))
+    fig, ax = subplots(figsize=(max(5.0, 0.7 * len(labels) + 2), 4))
     ax.boxplot(data, showfliers=False)
     ax.set_xticks(range(1, len(labels) + 1), labels)
     rng = np.random.default_rng(0)
@@ -186,19 +166,19 @@ def plot_scores_by_group(scores, groups, threshold=None, ylabel="OOD score", tit
         ax.legend(loc="upper left")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
+    rotate_xticklabels(ax)
     fig.tight_layout()
     return fig
 
 
 def plot_group_mean_spectra(wavelength_nm, spectra, groups, ylabel="mean residual R − R̂", title="",
-                            zero_line=True, marks_nm=(1450.0, 1940.0)):
-    """Mean spectrum (e.g. residual) per group with ±1 sd band; vertical marks at ``marks_nm``."""
-    plt = _plt()
+                            zero_line=True, bands_nm=WATER_BANDS_NM):
+    """Mean spectrum (e.g. residual) per group with ±1 sd band; ``bands_nm`` ((lo, hi) nm pairs,
+    default the water bands) shaded."""
     wl = np.asarray(wavelength_nm, dtype=float)
     spectra = np.asarray(spectra, dtype=float)
     groups = np.asarray(pd.Series(groups).astype(str))
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig, ax = subplots(figsize=(8, 4))
     for i, g in enumerate(sorted(pd.unique(groups))):
         s = spectra[groups == g]
         mu, sd = np.nanmean(s, axis=0), np.nanstd(s, axis=0)
@@ -206,9 +186,9 @@ def plot_group_mean_spectra(wavelength_nm, spectra, groups, ylabel="mean residua
         ax.fill_between(wl, mu - sd, mu + sd, color=f"C{i % 10}", alpha=0.12, lw=0)
     if zero_line:
         ax.axhline(0, color="k", lw=0.6)
-    for m in marks_nm or ():
-        if wl[0] <= m <= wl[-1]:
-            ax.axvline(m, color="grey", ls=":", lw=0.8)
+    for lo, hi in bands_nm or ():
+        if lo < wl[-1] and hi > wl[0]:
+            ax.axvspan(lo, hi, color="tab:blue", alpha=0.08, lw=0)
     ax.set_xlabel("wavelength (nm)")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
@@ -219,12 +199,11 @@ def plot_group_mean_spectra(wavelength_nm, spectra, groups, ylabel="mean residua
 
 def plot_map(lat, lon, values, title="", cbar_label="", flagged=None):
     """Scatter map (lon, lat in degrees) coloured by ``values``; ``flagged`` points ringed in red."""
-    plt = _plt()
     lat = np.asarray(lat, dtype=float)
     lon = np.asarray(lon, dtype=float)
     values = np.asarray(values, dtype=float)
     ok = np.isfinite(lat) & np.isfinite(lon)
-    fig, ax = plt.subplots(figsize=(6, 5))
+    fig, ax = subplots(figsize=(6, 5))
     sc = ax.scatter(lon[ok], lat[ok], c=values[ok], s=12, cmap="viridis")
     fig.colorbar(sc, ax=ax, label=cbar_label)
     if flagged is not None:

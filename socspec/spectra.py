@@ -160,6 +160,30 @@ class SpectralTable:
         wl = self.wavelength_nm
         return bool(wl.size) and wl[0] <= wl_min_nm + tol_nm and wl[-1] >= wl_max_nm - tol_nm
 
+    def region_column(self, region_col: str = "region") -> str:
+        """The meta column holding the regions the user named ``region_col``: readers rename the
+        user's region column (``read_spectra(region_col=...)``) to ``region``. Raises
+        SocspecInputError naming the file and the columns there are when there is none."""
+        cols = self.meta.columns
+        if region_col in cols:
+            return region_col
+        if "region" in cols and (self.detection or {}).get("region_column") == region_col:
+            return "region"
+        raise SocspecInputError(
+            f"no region column {region_col!r} (columns: {', '.join(map(str, cols))})", path=self.source,
+            column=region_col, hint="name the column that gives each scan's region (region_col)")
+
+    def region_labels(self, region_col: str = "region") -> np.ndarray:
+        """Each scan's region as a str array (n,), from :meth:`region_column`; a scan without a
+        region is a SocspecInputError naming its row (1-based, header = row 1)."""
+        col = self.region_column(region_col)
+        reg = self.meta[col]
+        if reg.isna().any():
+            row = int(np.flatnonzero(reg.isna().to_numpy())[0])
+            raise SocspecInputError("region is empty", path=self.source, row=row + 2, column=region_col,
+                                    hint="every scan needs a region")
+        return reg.astype(str).to_numpy()
+
     def step_nm(self) -> float | None:
         """Median wavelength step (nm)."""
         if self.n_wavelengths < 2:

@@ -31,9 +31,7 @@ def fake_model():
 
 @pytest.fixture
 def patched(monkeypatch, fake_model):
-    import socspec_cli.ood_cmd as mod
-
-    monkeypatch.setattr(mod, "_load_model", lambda d: fake_model)
+    monkeypatch.setattr("socspec.lab.workflow.load_lab_model", lambda d: fake_model)
     return fake_model
 
 
@@ -87,8 +85,6 @@ def test_ood_report_cli_missing_model_dir(app, tmp_path):
 
 
 def test_finetune_cli_plumbing_and_errors(app, monkeypatch, tmp_path):
-    import socspec_cli.ood_cmd as mod
-
     rng = np.random.default_rng(2)
     base = FakeLabModel().fit(make_regions(rng, {"a": 200}))
     saved = {}
@@ -99,7 +95,7 @@ def test_finetune_cli_plumbing_and_errors(app, monkeypatch, tmp_path):
         saved["path"] = path
 
     monkeypatch.setattr(FakeLabModel, "save", save, raising=False)
-    monkeypatch.setattr(mod, "_load_model", lambda d: base)
+    monkeypatch.setattr("socspec.lab.workflow.load_lab_model", lambda d: base)
     new = make_regions(rng, {"b": 80}, shifted=("b",))
     f = write_spectra(new, tmp_path / "new.csv")
     out = tmp_path / "ft"

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import SocspecInputError
+from ..metrics import regression_metrics
 from ..ood import auroc, welch_test
 from ..spectra import SpectralTable
 
@@ -32,40 +33,6 @@ def _model_factory(model_params: dict, seed: int):
     params["seed"] = seed
     params.setdefault("progress", False)
     return LabSOCModel(**params)
-
-
-def carbon_metrics(y_true, y_pred) -> dict:
-    """r2, rmse, bias (= mean(pred − true)), mae in the unit of the inputs (g/kg); NaNs dropped."""
-    y = np.asarray(y_true, dtype=np.float64)
-    p = np.asarray(y_pred, dtype=np.float64)
-    ok = np.isfinite(y) & np.isfinite(p)
-    y, p = y[ok], p[ok]
-    out = {"n": int(y.size), "r2": float("nan"), "rmse": float("nan"), "bias": float("nan"), "mae": float("nan")}
-    if y.size == 0:
-        return out
-    e = p - y
-    out.update(rmse=float(np.sqrt(np.mean(e ** 2))), bias=float(e.mean()), mae=float(np.abs(e).mean()))
-    ss = float(np.sum((y - y.mean()) ** 2))
-    if y.size >= 2 and ss > 0:
-        out["r2"] = float(1.0 - np.sum(e ** 2) / ss)
-    return out
-
-
-def _region_labels(table: SpectralTable, region_col: str) -> np.ndarray:
-    # readers map the user's region column (read_spectra(region_col=...)) to meta "region"
-    if (region_col not in table.meta.columns and "region" in table.meta.columns
-            and (table.detection or {}).get("region_column") == region_col):
-        region_col = "region"
-    if region_col not in table.meta.columns:
-        raise SocspecInputError(
-            f"no region column {region_col!r} (columns: {', '.join(map(str, table.meta.columns))})",
-            path=table.source, column=region_col, hint="pass --region-col with the column that names each scan's region")
-    reg = table.meta[region_col]
-    if reg.isna().any():
-        row = int(np.flatnonzero(reg.isna().to_numpy())[0])
-        raise SocspecInputError("region is empty", path=table.source, row=row + 2, column=region_col,
-                                hint="every scan needs a region for leave-one-region-out")
-    return reg.astype(str).to_numpy()
 
 
 def _ood_scores(model, table: SpectralTable) -> dict:
@@ -109,7 +76,7 @@ def leave_one_region_out(table: SpectralTable, *, region_col: str = "region", un
     """
     from tqdm.auto import tqdm
 
-    regions = _region_labels(table, region_col)
+    regions = table.region_labels(region_col)
     names = sorted(pd.unique(regions))
     if len(names) < 2:
         raise SocspecInputError(f"leave-one-region-out needs at least 2 regions, found {names}",
@@ -137,7 +104,7 @@ def leave_one_region_out(table: SpectralTable, *, region_col: str = "region", un
             model.fit(train, unlabeled=unl)
             sc = _ood_scores(model, held)
             y = held.soc_g_kg if held.has_soc else np.full(len(held), np.nan)
-            run = {"seed": s, **carbon_metrics(y, sc["soc_pred"])}
+            run = {"seed": s, **regression_metrics(y, sc["soc_pred"])}
             run["n_scans"] = int(len(held))
             run["mrmse"] = float(100.0 * np.nanmean(sc["score"]))
             run["val_mrmse"] = float(100.0 * np.nanmean(sc["val_score"])) if sc["val_score"].size else float("nan")
@@ -199,10 +166,9 @@ def write_loro_plots(result: dict, out_dir, prefix: str = "loro") -> list[Path]:
     """PNG plots of a :func:`leave_one_region_out` result in ``out_dir``:
     ``{prefix}_regions.png`` (per-region R², MRMSE, AUROC ours vs PCA Q, fraction flagged) and
     ``{prefix}_f_soc.png`` (f_SOC(λ) of all folds together — experiment 2) when present."""
-    from ..outputs import atomic_path
-    from ..report import _plt
+    from ..plotting import save_png, subplots
+    from ..spectra import WATER_BANDS_NM
 
-    plt = _plt()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -211,7 +177,7 @@ def write_loro_plots(result: dict, out_dir, prefix: str = "loro") -> list[Path]:
     gen = set(result.get("loro_test", {}).get("generalising", []))
     x = np.arange(len(names))
     colors = ["C2" if n in gen else "C3" for n in names]
-    fig, axes = plt.subplots(1, 4, figsize=(4 * 4, 3.8))
+    fig, axes = subplots(1, 4, figsize=(4 * 4, 3.8))
     for ax, key, label in zip(axes[:2], ["r2", "mrmse"], ["held-out R²", "held-out MRMSE (refl. %)"]):
         ax.bar(x, [loro[n].get(key, np.nan) for n in names], color=colors,
                yerr=[loro[n].get(f"{key}_sd", 0) or 0 for n in names])
@@ -233,22 +199,18 @@ def write_loro_plots(result: dict, out_dir, prefix: str = "loro") -> list[Path]:
         ax.set_xticks(x, names, rotation=30, ha="right", fontsize=8)
     fig.suptitle("Leave-one-region-out (green: R² > 0, red: fails)")
     fig.tight_layout()
-    p = out_dir / f"{prefix}_regions.png"
-    with atomic_path(p) as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    written.append(p)
+    written.append(save_png(fig, out_dir / f"{prefix}_regions.png", tight=False))
     fs = result.get("f_soc_folds")
     if fs and fs.get("folds"):
         wl = np.asarray(fs["wavelength_nm"], dtype=float)
-        fig, ax = plt.subplots(figsize=(8, 4))
+        fig, ax = subplots(figsize=(8, 4))
         regs = sorted({f["region"] for f in fs["folds"]})
         for f in fs["folds"]:
             i = regs.index(f["region"])
             ax.plot(wl, f["f_soc"], color=f"C{i % 10}", lw=1, alpha=0.8,
                     label=f"without {f['region']}" if f["seed"] == fs["folds"][0]["seed"] or len(regs) == 1 else None)
-        for m in (1400.0, 1900.0):
-            ax.axvline(m, color="grey", ls=":", lw=0.8)
+        for lo, hi in WATER_BANDS_NM:
+            ax.axvspan(lo, hi, color="tab:blue", alpha=0.1, lw=0)
         if wl[-1] > 2200:
             ax.axvspan(2200, wl[-1], color="grey", alpha=0.1, lw=0)
         ax.set_xlabel("wavelength (nm)")
@@ -256,11 +218,7 @@ def write_loro_plots(result: dict, out_dir, prefix: str = "loro") -> list[Path]:
         ax.set_title("Learned SOC spectrum of every leave-one-region-out fold")
         ax.legend(fontsize=7)
         fig.tight_layout()
-        p = out_dir / f"{prefix}_f_soc.png"
-        with atomic_path(p) as tmp:
-            fig.savefig(tmp, dpi=110)
-        plt.close(fig)
-        written.append(p)
+        written.append(save_png(fig, out_dir / f"{prefix}_f_soc.png", tight=False))
     return written
 
 
@@ -282,11 +240,11 @@ def choose_finetune_labels(table: SpectralTable, n_labels: int, seed: int = 0) -
     """Indices of ``n_labels`` labelled scans chosen uniformly at random (``numpy`` seed)."""
     lab = np.flatnonzero(table.labelled_mask())
     if n_labels < 1:
-        raise SocspecInputError(f"--labels must be ≥ 1, got {n_labels}")
+        raise SocspecInputError(f"n_labels must be ≥ 1, got {n_labels}")
     if n_labels >= lab.size:
         raise SocspecInputError(
-            f"--labels {n_labels} leaves no labelled scan to evaluate on: the file has {lab.size} labelled scans",
-            path=table.source, hint=f"use --labels < {lab.size}")
+            f"n_labels={n_labels} leaves no labelled scan to evaluate on: the file has {lab.size} labelled scans",
+            path=table.source, hint=f"use n_labels < {lab.size}")
     rng = np.random.default_rng(seed)
     return np.sort(rng.choice(lab, size=n_labels, replace=False))
 
@@ -305,7 +263,7 @@ def finetune_new_region(model, table: SpectralTable, *, n_labels: int, seed: int
     """
     if not table.has_soc:
         raise SocspecInputError("the new region's file has no carbon column; fine-tuning needs some labelled scans",
-                                path=table.source, hint="pass --target-col")
+                                path=table.source, hint="name its carbon column when reading (read_spectra(carbon_col=...))")
     picked = choose_finetune_labels(table, n_labels, seed)
     lab = table.labelled_mask()
     eval_mask = lab.copy()
@@ -320,7 +278,7 @@ def finetune_new_region(model, table: SpectralTable, *, n_labels: int, seed: int
 
     def evaluate(m):
         sc = _ood_scores(m, eval_t)
-        res = carbon_metrics(eval_t.soc_g_kg, sc["soc_pred"])
+        res = regression_metrics(eval_t.soc_g_kg, sc["soc_pred"])
         res["mrmse"] = float(100.0 * np.nanmean(sc["score"]))
         res["frac_flagged"] = float(np.mean(sc["score"] > sc["threshold"]))
         return res
@@ -335,3 +293,27 @@ def finetune_new_region(model, table: SpectralTable, *, n_labels: int, seed: int
                "note": "fine-tuned on n_labels labelled scans + all scans of the file as reconstruction "
                        "targets; before/after measured on the remaining labelled scans"}
     return tuned, metrics
+
+
+def finetune_run(model_dir, table: SpectralTable, out_dir, *, n_labels: int, seed: int = 0, epochs: int = 25,
+                 lr: float | None = None, force: bool = False, progress: bool = True) -> dict:
+    """Experiment 3 as a run: load the lab model of ``model_dir`` (a fit-lab run directory or its
+    ``model/``), :func:`finetune_new_region` on ``table`` and write into ``out_dir`` (refused when
+    it exists and is not empty, unless ``force``): ``model/`` (the fine-tuned artifact),
+    ``metrics.json`` (``{"finetune": metrics}``) and ``predictions.csv`` (every scan of ``table``).
+    Returns the metrics dict (before/after, n_labels, n_scans, n_eval, …, base_model, source)."""
+    from ..outputs import atomic_path, prepare_run_dir, write_json
+    from .workflow import load_lab_model
+
+    out = prepare_run_dir(out_dir, force)
+    model = load_lab_model(model_dir)
+    model.progress = progress
+    tuned, metrics = finetune_new_region(model, table, n_labels=n_labels, seed=seed, epochs=epochs, lr=lr)
+    metrics["base_model"] = str(model_dir)
+    metrics["source"] = table.source
+    tuned.save(out / "model")
+    write_json(out / "metrics.json", {"finetune": metrics})
+    frame = tuned.predict_frame(table)
+    with atomic_path(out / "predictions.csv") as tmp:
+        frame.to_csv(tmp, index=False)
+    return metrics

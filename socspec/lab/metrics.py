@@ -3,22 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def regression_metrics(observed, predicted) -> dict:
-    """r2, rmse, bias (mean predicted − observed), mae — in the unit of the inputs (g/kg here).
-    Rows where either side is NaN are ignored; ``n`` says how many were used."""
-    o = np.asarray(observed, dtype=np.float64)
-    p = np.asarray(predicted, dtype=np.float64)
-    ok = np.isfinite(o) & np.isfinite(p)
-    o, p = o[ok], p[ok]
-    if o.size == 0:
-        return {"n": 0, "r2": float("nan"), "rmse": float("nan"), "bias": float("nan"), "mae": float("nan")}
-    err = p - o
-    ss_res = float(np.sum(err ** 2))
-    ss_tot = float(np.sum((o - o.mean()) ** 2))
-    return {"n": int(o.size), "r2": 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan"),
-            "rmse": float(np.sqrt(np.mean(err ** 2))), "bias": float(err.mean()),
-            "mae": float(np.mean(np.abs(err)))}
+from ..metrics import regression_metrics  # noqa: F401 — the one definition, re-exported for the lab path
 
 
 def per_spectrum_rmse(reflectance, reconstruction) -> np.ndarray:

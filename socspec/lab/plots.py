@@ -1,32 +1,22 @@
-"""PNG figures of a fit-lab run (matplotlib, Agg)."""
+"""PNG figures of a fit-lab run (:mod:`socspec.plotting`: Figure + Agg canvas, no pyplot).
+
+Each ``plot_*`` writes its PNG and returns the Figure, so callers (and tests) can read what was
+drawn from its artists.
+"""
 from __future__ import annotations
 
 import numpy as np
 
-from ..outputs import atomic_path
+from ..plotting import save_png, subplots
+from ..spectra import WATER_BANDS_NM
 
-# Bands marked on the f_SOC plot (seed 003 fig. 3): water near 1400 and 1900 nm, 2200+ nm features
-WATER_BANDS_NM = ((1350.0, 1450.0), (1850.0, 1960.0))
+# Shaded on the f_SOC plot beside the water bands (seed 003 fig. 3): the 2200+ nm features
 LONG_SWIR_NM = (2200.0, 2500.0)
-
-
-def _plt():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
-
-
-def _save(fig, path):
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight", format="png")
-    _plt().close(fig)
 
 
 def plot_pred_vs_obs(path, panels):
     """panels: list of (title, observed, predicted, metrics dict) — one scatter per panel (g/kg)."""
-    plt = _plt()
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 4.4), squeeze=False)
+    fig, axes = subplots(1, len(panels), figsize=(4.6 * len(panels), 4.4), squeeze=False)
     for ax, (title, obs, pred, met) in zip(axes[0], panels):
         obs, pred = np.asarray(obs, float), np.asarray(pred, float)
         ax.scatter(obs, pred, s=10, alpha=0.6)
@@ -36,12 +26,12 @@ def plot_pred_vs_obs(path, panels):
         ax.set_xlabel("observed SOC (g/kg)")
         ax.set_ylabel("predicted SOC (g/kg)")
         ax.set_title(f"{title}\nR² = {met.get('r2', float('nan')):.3f}, RMSE = {met.get('rmse', float('nan')):.2f} g/kg")
-    _save(fig, path)
+    save_png(fig, path)
+    return fig
 
 
 def plot_reconstructions(path, wavelength_nm, reflectance, reconstruction, ids, n: int = 4):
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig, ax = subplots(figsize=(8, 4.5))
     k = min(n, len(reflectance))
     for i in range(k):
         line, = ax.plot(wavelength_nm, reflectance[i], lw=1.2, label=f"{ids[i]} measured")
@@ -50,22 +40,22 @@ def plot_reconstructions(path, wavelength_nm, reflectance, reconstruction, ids, 
     ax.set_ylabel("reflectance (0–1)")
     ax.set_title("Example test spectra and their reconstructions")
     ax.legend(fontsize=7, ncol=2)
-    _save(fig, path)
+    save_png(fig, path)
+    return fig
 
 
 def plot_f_soc(path, wavelength_nm, f_soc, rho_r_soc=None, extra=None):
     """The learned SOC spectrum with the water troughs and the 2200+ nm region shaded.
     ``extra``: optional list of (label, f) to overlay (e.g. the planted spectrum)."""
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(8, 4))
+    fig, ax = subplots(figsize=(8, 4))
     for lo, hi in WATER_BANDS_NM:
         ax.axvspan(lo, hi, color="tab:blue", alpha=0.12)
     ax.axvspan(*LONG_SWIR_NM, color="tab:red", alpha=0.10)
     ax.plot(wavelength_nm, f_soc, color="k", lw=1.5, label="learned f_SOC(λ)")
     for label, f in extra or []:
         ax.plot(wavelength_nm, f, "--", lw=1.2, label=label)
-    ax.text(1400, ax.get_ylim()[1], "H₂O", ha="center", va="top", fontsize=8, color="tab:blue")
-    ax.text(1905, ax.get_ylim()[1], "H₂O", ha="center", va="top", fontsize=8, color="tab:blue")
+    for lo, hi in WATER_BANDS_NM:
+        ax.text(0.5 * (lo + hi), ax.get_ylim()[1], "H₂O", ha="center", va="top", fontsize=8, color="tab:blue")
     ax.text(2350, ax.get_ylim()[1], "2200+ nm", ha="center", va="top", fontsize=8, color="tab:red")
     title = "Learned SOC spectrum (physics decoder)"
     if rho_r_soc is not None:
@@ -74,12 +64,12 @@ def plot_f_soc(path, wavelength_nm, f_soc, rho_r_soc=None, extra=None):
     ax.set_xlabel("wavelength (nm)")
     ax.set_ylabel("reflectance (0–1)")
     ax.legend(fontsize=8)
-    _save(fig, path)
+    save_png(fig, path)
+    return fig
 
 
 def plot_training_curves(path, history):
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = subplots(figsize=(7, 4))
     ep = [h["epoch"] for h in history]
     for key, style in (("loss", "-"), ("val_loss", "--"), ("soc", ":"), ("rec", "-.")):
         if history and key in history[0]:
@@ -89,4 +79,5 @@ def plot_training_curves(path, history):
     ax.set_ylabel("eq. 1 loss")
     ax.legend(fontsize=8)
     ax.set_title("Training curves (soc / rec = the two terms of eq. 1, training split)")
-    _save(fig, path)
+    save_png(fig, path)
+    return fig

@@ -173,6 +173,23 @@ def _fit_lab_into(out: Path, final: Path, table: SpectralTable, *, model_params,
     return metrics
 
 
+def model_artifact_dir(path) -> Path:
+    """The lab model artifact of ``path``: a fit-lab run directory's ``model/``, or ``path`` itself
+    when it is the artifact. Raises SocspecInputError when ``path`` does not exist."""
+    path = Path(path)
+    if not path.exists():
+        raise SocspecInputError("model directory not found", path=path,
+                                hint="pass the run directory written by fit_lab_run (socspec fit-lab --out)")
+    return path / "model" if (path / "model").is_dir() else path
+
+
+def load_lab_model(path, device=None):
+    """:meth:`LabSOCModel.load` of :func:`model_artifact_dir` ``(path)`` (``device``: default as trained)."""
+    from .estimator import LabSOCModel
+
+    return LabSOCModel.load(model_artifact_dir(path), device=device)
+
+
 def summary_table(metrics: dict) -> str:
     """A short plain-text table: model vs PLS, test (and train), mean ± sd over seeds."""
     s = metrics["seeds"]

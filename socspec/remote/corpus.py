@@ -94,6 +94,17 @@ class Corpus:
         return replace(self, points=self.points.iloc[idx].reset_index(drop=True), chips=chips,
                        band_spectra=spectra, meta=dict(self.meta))
 
+    def drop_above_soc(self, max_soc_g_kg: float | None) -> "Corpus":
+        """Drop the points whose SOC exceeds ``max_soc_g_kg`` (g/kg; unlabelled points stay) and
+        record ``max_soc_g_kg`` and ``n_dropped_above_max_soc`` in ``meta``. None: unchanged."""
+        if max_soc_g_kg is None:
+            return self
+        keep = ~(self.soc_g_kg > float(max_soc_g_kg))  # NaN (unlabelled) rows stay
+        out = self.subset(keep) if not keep.all() else replace(self, meta=dict(self.meta))
+        out.meta["max_soc_g_kg"] = float(max_soc_g_kg)
+        out.meta["n_dropped_above_max_soc"] = int(self.meta.get("n_dropped_above_max_soc", 0)) + int((~keep).sum())
+        return out
+
     def select_region(self, region: str | Region | None = None, *, bbox=None,
                       polygon=None) -> "Corpus":
         """Keep the points inside a preset name, a :class:`Region`, a bbox or a GeoJSON file."""
@@ -109,7 +120,7 @@ class Corpus:
         if self.meta.get("covariates"):
             return ["lat", "lon", *self.meta["covariates"]]
         reserved = {"id", "lat", "lon", "date", "year", "soc_g_kg", "synthetic", "region",
-                    self.meta.get("target_col_original", "").lower(), *map(str.lower, S2_BANDS)}
+                    (self.meta.get("target_col_original") or "").lower(), *map(str.lower, S2_BANDS)}
         cols = [c for c in self.points.columns if c.lower() not in reserved
                 and not c.lower().startswith(_NOT_FEATURES_PREFIX)
                 and not c.lower().endswith(_NOT_FEATURES_SUFFIX)]
@@ -207,14 +218,15 @@ def _unit_for(col: str, soc_unit: str | None, path) -> str:
 def read_corpus(path, *, chips=None, target_col: str | None = None, soc_unit: str | None = None,
                 id_col: str | None = None, lat_col: str | None = None, lon_col: str | None = None,
                 date_col: str | None = None, features=None,
-                max_soc_g_kg: float | None = None) -> Corpus:
+                max_soc_g_kg: float | None = None, require_target: bool = True) -> Corpus:
     """Read a points table (CSV/Parquet) and optional chips (HDF5 ``.h5``, ``.npz``, ``.zarr``).
 
     Columns are found by name (case-insensitive): id (``id``, ``Point_ID``…), ``lat``/``latitude``,
     ``lon``/``long``/``longitude``, ``date``/``year``, SOC (``soc_g_kg``, LUCAS ``OC`` = g/kg,
     ``soc`` with ``soc_unit``). SOC is converted to g/kg; rows above ``max_soc_g_kg`` are dropped
     (e.g. 87 g/kg keeps mineral soils, as the LUCAS ≤ 87 subset does); rows without SOC stay,
-    unlabelled. ``features`` only checks that the named columns exist.
+    unlabelled. ``features`` only checks that the named columns exist. ``require_target=False``
+    (points to predict) reads a table without a SOC column: every point is unlabelled.
     """
     path = Path(path)
     if not path.is_file():
@@ -227,7 +239,8 @@ def read_corpus(path, *, chips=None, target_col: str | None = None, soc_unit: st
     c_lat = _find(cols, lat_col, _LAT_NAMES, "lat", path)
     c_lon = _find(cols, lon_col, _LON_NAMES, "lon", path)
     c_date = _find(cols, date_col, _DATE_NAMES, "date", path, required=False)
-    c_soc = _find(cols, target_col, tuple(_TARGET_NAMES), "target", path)
+    c_soc = _find(cols, target_col, tuple(_TARGET_NAMES), "target", path,
+                  required=require_target or target_col is not None)
 
     lat = _numeric(df, c_lat, path)
     lon = _numeric(df, c_lon, path)
@@ -261,9 +274,9 @@ def read_corpus(path, *, chips=None, target_col: str | None = None, soc_unit: st
                                 path=path, row=same[0], column=c_id or "id",
                                 hint="ids must be unique; chips are keyed by them")
 
-    unit = _unit_for(c_soc, soc_unit, path)
-    raw = _numeric(df, c_soc, path)
-    soc = units.convert_soc(raw, unit, "g/kg")
+    unit = _unit_for(c_soc, soc_unit, path) if c_soc is not None else None
+    raw = _numeric(df, c_soc, path) if c_soc is not None else np.full(len(df), np.nan)
+    soc = units.convert_soc(raw, unit, "g/kg") if c_soc is not None else raw
     neg = np.flatnonzero(soc < 0)
     if neg.size:
         raise SocspecInputError(f"negative SOC {raw[neg[0]]}", path=path, row=int(neg[0]) + 2,
@@ -302,12 +315,6 @@ def read_corpus(path, *, chips=None, target_col: str | None = None, soc_unit: st
     meta = {"source": str(path), "target_col_original": c_soc, "soc_unit_original": unit,
             "n_read": int(len(df)), "simulated": bool(points.get("synthetic", pd.Series([False])).any()),
             "columns": {"id": c_id, "lat": c_lat, "lon": c_lon, "date": c_date, "target": c_soc}}
-    keep = np.ones(len(points), dtype=bool)
-    if max_soc_g_kg is not None:
-        keep = ~(soc > float(max_soc_g_kg))  # NaN (unlabelled) rows stay
-        meta["max_soc_g_kg"] = float(max_soc_g_kg)
-        meta["n_dropped_above_max_soc"] = int((~keep).sum())
-
     band_spectra = None
     bands = [c for c in S2_BANDS if c in points.columns]
     if len(bands) == len(S2_BANDS):
@@ -324,8 +331,7 @@ def read_corpus(path, *, chips=None, target_col: str | None = None, soc_unit: st
     corpus = Corpus(points.drop(columns="_row"), chip_arrays, band_spectra, meta)
     if features is not None:
         corpus.feature_frame(features)  # raises naming a missing column
-    if not keep.all():
-        corpus = corpus.subset(keep)
+    corpus = corpus.drop_above_soc(max_soc_g_kg)
     return corpus
 
 
