@@ -202,3 +202,23 @@ def test_pls_tuned_cv_table_equals_scikit_learn_cross_validation():
     best = min(((h, c) for h, r in m.cv_rmse_.items() for c in r), key=lambda hc: m.cv_rmse_[hc[0]][hc[1]])
     assert (m.pretreatment_, m.n_components_) == best
     assert m.predict(x).shape == (50,)
+
+
+def test_lab_model_water_term_reads_wet_scans_as_water_not_as_soc():
+    """Trained with wet scans among its unlabelled data, the physics decoder's water term (not
+    the SOC latent) takes up the moisture: wet scans get a longer water path than dry ones."""
+    from socspec.lab import LabSOCModel
+    from socspec.lab.moisture import moisten
+    from socspec.lab.simulate import simulate_lab_spectra
+
+    torch.set_num_threads(1)
+    dry = simulate_lab_spectra(60, n_unlabelled=60, seed=0, wavelength_nm=WL, endmembers=EndmemberLibrary.synthetic())
+    lab, unl = dry.subset(np.arange(60)), dry.subset(np.arange(60, 120))
+    rng = np.random.default_rng(0)
+    wet_unl = unl.with_values(moisten(unl.values, WL, rng.uniform(0.3, 0.8, 60), 0.6, 60.0))
+    m = LabSOCModel(hidden=32, epochs=150, lr=3e-3, patience=None, progress=False, endmembers="synthetic",
+                    water=True, photometric=True, val_fraction=0.0, seed=0).fit(lab, unlabeled=wet_unl)
+    w_dry = m.scan_terms(lab)["water_path_um"].to_numpy()
+    w_wet = m.scan_terms(wet_unl)["water_path_um"].to_numpy()
+    assert np.median(w_wet) > 3 * np.median(w_dry) + 5.0
+    assert list(m.scan_terms(lab).columns) == ["id", "photometric_scale", "water_path_um"]
