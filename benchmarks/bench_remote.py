@@ -29,11 +29,12 @@ def _t(fn, repeat=3):
 def bench_grf(n, range_km=150.0):
     from scipy.linalg import cholesky
 
-    from socspec.remote.simulate import _unit_xyz_km, gaussian_random_field
+    from socspec.kernels import EARTH_RADIUS_KM, latlon_to_unit
+    from socspec.remote.simulate import gaussian_random_field
 
     rng = np.random.default_rng(0)
     lat, lon = rng.uniform(45, 55, n), rng.uniform(0, 15, n)
-    x = _unit_xyz_km(lat, lon)
+    x = EARTH_RADIUS_KM * latlon_to_unit(lat, lon)  # chord coordinates, km
     d = np.sqrt(((x[:, None, :] - x[None, :, :]) ** 2).sum(-1))
 
     def chol():

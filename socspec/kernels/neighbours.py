@@ -25,6 +25,7 @@ import numpy as np
 from ._threads import threads_for
 
 EARTH_RADIUS_KM = 6371.0088
+_EARTH_DIAMETER_KM = 2.0 * EARTH_RADIUS_KM  # numba freezes module globals as compile-time constants
 
 __all__ = [
     "EARTH_RADIUS_KM",
@@ -100,7 +101,7 @@ def _haversine_pairs_km(lat_r, lon_r, qlat_r, qlon_r, rows, cols):
         a = math.sin(dphi * 0.5) ** 2 + math.cos(qlat_r[i]) * math.cos(lat_r[j]) * math.sin(dlam * 0.5) ** 2
         if a > 1.0:
             a = 1.0
-        out[e] = 2.0 * 6371.0088 * math.asin(math.sqrt(a))
+        out[e] = _EARTH_DIAMETER_KM * math.asin(math.sqrt(a))
     return out
 
 
@@ -310,7 +311,7 @@ def _grid_knn(qxyz, qself, qrow, xyz_s, order, starts, lo, h, g, k):
         row = qrow[qi]
         for m in range(k):
             out_i[row, m] = bi[m]
-            out_d[row, m] = 2.0 * 6371.0088 * math.asin(min(1.0, 0.5 * math.sqrt(bd[m])))
+            out_d[row, m] = _EARTH_DIAMETER_KM * math.asin(min(1.0, 0.5 * math.sqrt(bd[m])))
     return out_i, out_d
 
 

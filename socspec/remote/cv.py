@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import SocspecInputError
+from ..kernels.neighbours import EARTH_RADIUS_KM
 
-EARTH_RADIUS_KM = 6371.0088
 
 
 def block_ids(lat_deg, lon_deg, *, block_deg: float | None = None,

@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..kernels.neighbours import EARTH_RADIUS_KM, latlon_to_unit
 from .corpus import CHIP_CHANNELS, S2_BANDS, Corpus
 
-EARTH_RADIUS_KM = 6371.0088
 SIMULATED_SOURCE = "SIMULATED remote corpus (socspec.remote.simulate) — synthetic, not measurements"
 
 LAND_COVERS = ("cropland", "grassland", "forest", "shrubland", "bare")
@@ -61,9 +61,7 @@ _VEG_S2 = np.array([0.03, 0.04, 0.08, 0.04, 0.12, 0.30, 0.38, 0.42, 0.43, 0.42, 
 
 
 def _unit_xyz_km(lat_deg, lon_deg) -> np.ndarray:
-    la, lo = np.radians(lat_deg), np.radians(lon_deg)
-    return EARTH_RADIUS_KM * np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo),
-                                       np.sin(la)], axis=1)
+    return EARTH_RADIUS_KM * latlon_to_unit(lat_deg, lon_deg)
 
 
 def gaussian_random_field(lat_deg, lon_deg, range_km: float, rng, n_features: int = 2000,
