@@ -115,9 +115,9 @@ def inspect(
         table = read_spectra(file, require_carbon=require_carbon, **read_kwargs(**locals()))
     summary = inspect_summary(table)
     if as_json:
-        from socspec.outputs import _jsonable
+        from socspec.outputs import jsonable
 
-        typer.echo(json.dumps(_jsonable(summary), ensure_ascii=False))
+        typer.echo(json.dumps(jsonable(summary), ensure_ascii=False))
     else:
         typer.echo(format_summary(summary))
 

@@ -109,15 +109,16 @@ def atomic_path(path):
         raise
 
 
-def _jsonable(obj):
+def jsonable(obj):
+    """``obj`` with numpy scalars/arrays, paths and non-finite floats made JSON-safe (recursively)."""
     if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
+        return [jsonable(v) for v in obj]
     if isinstance(obj, np.generic):
         obj = obj.item()
     if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
+        return jsonable(obj.tolist())
     if isinstance(obj, float) and not np.isfinite(obj):
         return None  # JSON has no NaN/inf
     if isinstance(obj, Path):
@@ -128,6 +129,6 @@ def _jsonable(obj):
 def write_json(path, obj, indent: int = 2) -> Path:
     """Write ``obj`` as JSON atomically (numpy scalars/arrays converted, NaN → null)."""
     with atomic_write(path) as fh:
-        json.dump(_jsonable(obj), fh, indent=indent)
+        json.dump(jsonable(obj), fh, indent=indent)
         fh.write("\n")
     return Path(path)

@@ -26,7 +26,7 @@ import numpy as np
 from scipy import stats
 
 from ._threads import threads_for
-from .weights import SpatialWeights, _relabelled
+from .weights import SpatialWeights, relabelled
 
 __all__ = ["MoranResult", "LocalMoranResult", "morans_i", "local_morans_i"]
 
@@ -311,7 +311,7 @@ def morans_i(y, w: SpatialWeights, permutations: int = 999, seed: int = 0) -> Mo
     if permutations:
         nchunks = max(1, min((int(permutations) + 3) // 4, 4 * max(1, nb.get_num_threads())))
         with threads_for(4.0 * (n + w.nnz)):
-            zr, indptr, idx, weights = _relabelled(z, w)
+            zr, indptr, idx, weights = relabelled(z, w)
         card = np.diff(indptr)
         first = weights[np.minimum(indptr[:-1], max(w.nnz - 1, 0))] if w.nnz else np.zeros(n)
         row_w = np.where(card > 0, first, 0.0)

@@ -128,7 +128,7 @@ class SpatialWeights:
             s0 = float(self.weights.sum())
             # on the spatially relabelled CSR: row j of a neighbour is then close in memory
             with threads_for(10.0 * self.nnz):
-                _, ip, ix, wx = _relabelled(np.zeros(n), self)
+                _, ip, ix, wx = relabelled(np.zeros(n), self)
                 cross = _cross_sum(ip, ix, wx)
             # s1 = 1/2 sum_ij (w_ij + w_ji)^2 = sum_ij w_ij^2 + sum_ij w_ij w_ji (no duplicate entries)
             s1 = float(np.sum(self.weights**2) + cross)
@@ -182,7 +182,7 @@ def _cross_sum(indptr, indices, weights):
     return part.sum()
 
 
-def _relabelled(z, w: SpatialWeights):
+def relabelled(z, w: SpatialWeights):
     """z and the CSR arrays relabelled in ``w.locality_order`` (neighbours close in memory).
 
     Moran's I and its permutation distribution do not depend on the labelling, so working in
