@@ -107,7 +107,138 @@ class RandomForestBaseline(BaseEstimator, RegressorMixin):
         return self.model_.predict(self._encode(X))
 
 
-BASELINES = {"xgboost": XGBoostBaseline, "random_forest": RandomForestBaseline}
+class XGBoostKrigedResiduals(BaseEstimator, RegressorMixin):
+    """Regression kriging: XGBoost + local ordinary kriging of its out-of-fold residuals.
+
+    fit(X, y): (1) ``inner_folds``-fold (shuffled) out-of-fold XGBoost predictions on the
+    training rows give residuals r = y − ŷ_oof (in-sample residuals would be shrunk by the trees'
+    fit and krige nothing useful); (2) a variogram (``variogram_model``, pykrige's least-squares
+    fit on ``nlags`` lags, short lags weighted more with ``variogram_weight``; spherical with a
+    nugget by default — on noisy residuals the exponential fit drove the nugget to 0 and kriging
+    then interpolated noise: test RMSE 2.54 vs 2.28 on the planted field of the tests) is fitted to r with pykrige ``OrdinaryKriging`` in GEOGRAPHIC
+    coordinates (lon, lat in degrees; great-circle lag distances in degrees of arc), on at most
+    ``variogram_sample`` random points; (3) XGBoost is refitted on all training rows.
+    predict(X) = XGBoost(X) + r̂(X), r̂ the ordinary-kriging estimate from the
+    ``n_closest_points`` nearest training residuals (neighbours by chord distance on the unit
+    sphere, as pykrige's moving window does):
+        [Γ 1; 1ᵀ 0] [w; μ] = [γ(d₀); 1],   r̂ = wᵀ r_nbrs,
+    Γ_ij = γ(d_ij) with Γ_ii = 0, γ the fitted semivariogram (nugget included off the diagonal),
+    exact at a coincident point (pykrige's ``exact_values=True``).
+
+    The kriging equations are pykrige's ``execute(..., n_closest_points=k, backend="loop")``
+    (tested equal to it) solved as one batched ``numpy.linalg.solve``, because pykrige's moving
+    window first builds the full (n+1)² kriging matrix — 2.4 GB per copy at 17,500 LUCAS points.
+
+    X must hold ``lat`` and ``lon`` columns (WGS84 degrees; ``lat_col``/``lon_col``); they are
+    XGBoost features too, exactly as for :class:`XGBoostBaseline` on the same frame.
+    """
+
+    def __init__(self, n_estimators: int = 100, learning_rate: float = 0.3, max_depth: int = 6,
+                 subsample: float = 1.0, colsample_bytree: float = 1.0, min_child_weight: float = 1.0,
+                 inner_folds: int = 5, variogram_model: str = "spherical", nlags: int = 30,
+                 variogram_weight: bool = True,
+                 variogram_sample: int = 3000, n_closest_points: int = 32, lat_col: str = "lat",
+                 lon_col: str = "lon", n_jobs: int | None = None, random_state: int = 0):
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.max_depth = max_depth
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.min_child_weight = min_child_weight
+        self.inner_folds = inner_folds
+        self.variogram_model = variogram_model
+        self.nlags = nlags
+        self.variogram_weight = variogram_weight
+        self.variogram_sample = variogram_sample
+        self.n_closest_points = n_closest_points
+        self.lat_col = lat_col
+        self.lon_col = lon_col
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    def _xgb(self) -> XGBoostBaseline:
+        return XGBoostBaseline(n_estimators=self.n_estimators, learning_rate=self.learning_rate,
+                               max_depth=self.max_depth, subsample=self.subsample,
+                               colsample_bytree=self.colsample_bytree,
+                               min_child_weight=self.min_child_weight, n_jobs=self.n_jobs,
+                               random_state=self.random_state)
+
+    def _coords(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        missing = [c for c in (self.lat_col, self.lon_col) if c not in X.columns]
+        if missing:
+            raise ValueError(f"xgboost_kriged needs coordinate column(s) {missing} among the features "
+                             f"(has {list(X.columns)})")
+        lat = X[self.lat_col].to_numpy(np.float64)
+        lon = X[self.lon_col].to_numpy(np.float64)
+        if not (np.all(np.isfinite(lat)) and np.all(np.isfinite(lon))):
+            raise ValueError("lat/lon must be finite for kriging")
+        return lat, lon
+
+    def fit(self, X: pd.DataFrame, y):
+        from pykrige.ok import OrdinaryKriging
+        from scipy.spatial import cKDTree
+        from sklearn.model_selection import KFold
+
+        if self.variogram_model not in ("exponential", "spherical", "gaussian", "linear", "power"):
+            raise ValueError(f"variogram_model {self.variogram_model!r} is not a pykrige model")
+        if self.inner_folds < 2 or self.n_closest_points < 2:
+            raise ValueError("inner_folds and n_closest_points must be >= 2")
+        y = np.asarray(y, dtype=np.float64)
+        lat, lon = self._coords(X)
+        if len(y) <= max(self.inner_folds, self.n_closest_points):
+            raise ValueError(f"{len(y)} training rows: too few for {self.inner_folds} inner folds "
+                             f"and {self.n_closest_points} kriging neighbours")
+        oof = np.empty_like(y)
+        for tr, te in KFold(self.inner_folds, shuffle=True, random_state=self.random_state).split(X):
+            oof[te] = self._xgb().fit(X.iloc[tr], y[tr]).predict(X.iloc[te])
+        self.residuals_ = y - oof
+        rng = np.random.default_rng(self.random_state)
+        pick = (rng.choice(len(y), self.variogram_sample, replace=False)
+                if len(y) > self.variogram_sample else np.arange(len(y)))
+        ok = OrdinaryKriging(lon[pick], lat[pick], self.residuals_[pick],
+                             variogram_model=self.variogram_model, nlags=self.nlags,
+                             weight=self.variogram_weight, coordinates_type="geographic")
+        self.variogram_function_ = ok.variogram_function
+        self.variogram_parameters_ = np.asarray(ok.variogram_model_parameters, dtype=np.float64)
+        self.lat_, self.lon_ = lat, lon
+        self.tree_ = cKDTree(_unit_xyz(lat, lon))
+        self.xgb_ = self._xgb().fit(X, y)
+        return self
+
+    def krige_residuals(self, lat, lon) -> np.ndarray:
+        """Ordinary-kriging estimate of the training residual field at (lat, lon) degrees."""
+        from pykrige.core import great_circle_distance
+
+        lat, lon = np.asarray(lat, np.float64), np.asarray(lon, np.float64)
+        k = min(self.n_closest_points, len(self.residuals_))
+        _, idx = self.tree_.query(_unit_xyz(lat, lon), k=k)
+        idx = idx.reshape(len(lat), k)
+        vf, vp = self.variogram_function_, self.variogram_parameters_
+        d0 = great_circle_distance(lon[:, None], lat[:, None], self.lon_[idx], self.lat_[idx])  # (m, k)
+        dij = great_circle_distance(self.lon_[idx][:, :, None], self.lat_[idx][:, :, None],
+                                    self.lon_[idx][:, None, :], self.lat_[idx][:, None, :])  # (m, k, k)
+        a = np.ones((len(lat), k + 1, k + 1))
+        a[:, :k, :k] = -vf(vp, dij)
+        a[:, np.arange(k), np.arange(k)] = 0.0
+        a[:, k, k] = 0.0
+        b = np.ones((len(lat), k + 1))
+        b[:, :k] = -vf(vp, d0)
+        b[:, :k][d0 <= 1e-10] = 0.0  # pykrige's eps: a coincident point is honoured exactly
+        w = np.linalg.solve(a, b[..., None])[..., 0]
+        return np.einsum("mk,mk->m", w[:, :k], self.residuals_[idx])
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        lat, lon = self._coords(X)
+        return self.xgb_.predict(X) + self.krige_residuals(lat, lon)
+
+
+def _unit_xyz(lat, lon) -> np.ndarray:
+    la, lo = np.deg2rad(lat), np.deg2rad(lon)
+    return np.stack([np.cos(la) * np.cos(lo), np.cos(la) * np.sin(lo), np.sin(la)], axis=1)
+
+
+BASELINES = {"xgboost": XGBoostBaseline, "random_forest": RandomForestBaseline,
+             "xgboost_kriged": XGBoostKrigedResiduals}
 
 
 def cross_validate(model, X: pd.DataFrame, y, folds, *, lat_deg=None, lon_deg=None,

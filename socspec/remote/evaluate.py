@@ -14,13 +14,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .baselines import RandomForestBaseline, XGBoostBaseline, cross_validate
+from .baselines import RandomForestBaseline, XGBoostBaseline, XGBoostKrigedResiduals, cross_validate
 from .corpus import Corpus
 from .cv import make_folds
 
 MODELS = {
     "xgboost": lambda seed: XGBoostBaseline(random_state=seed),
     "random_forest": lambda seed: RandomForestBaseline(random_state=seed),
+    # regression kriging; on request only (`--models xgboost,random_forest,xgboost_kriged`)
+    "xgboost_kriged": lambda seed: XGBoostKrigedResiduals(random_state=seed),
 }
 
 
