@@ -65,3 +65,39 @@ def test_holdout_with_unique_ids_draws_as_before():
 def test_one_id_cannot_be_split():
     with pytest.raises(SocspecInputError, match="share one sample id"):
         group_train_test_split(np.array(["a"] * 8), np.ones(8, dtype=bool), 0.4, 0)
+
+
+def _replicate_table(rng, n_ids=30, scans=3):
+    from socspec.spectra import SpectralTable
+
+    wl = np.arange(400.0, 2401.0, 10.0)
+    ids = np.repeat([f"soil{i}" for i in range(n_ids)], scans)
+    soc = np.repeat(rng.uniform(5, 40, n_ids), scans)
+    soc[rng.random(len(ids)) < 0.15] = np.nan  # some scans without a lab value
+    R = 0.2 + 0.1 * np.sin(wl / 300.0)[None, :] + rng.normal(0, 0.01, (len(ids), wl.size))
+    import pandas as pd
+    return SpectralTable(wl, R, "reflectance", pd.DataFrame({"id": ids, "soc_g_kg": soc}))
+
+
+def test_fit_lab_random_split_keeps_replicates_together(rng):
+    from socspec.lab.workflow import random_split
+
+    t = _replicate_table(rng)
+    for seed in range(3):
+        train, test = random_split(t, 0.4, seed)
+        assert not set(t.ids[train]) & set(t.ids[test])
+        assert t.labelled_mask()[test].all()
+
+
+def test_model_held_in_split_keeps_replicates_together(rng):
+    from socspec.lab.estimator import LabSOCModel
+
+    t = _replicate_table(rng)
+    extra = _replicate_table(rng, n_ids=10).subset(np.arange(30))  # unlabelled scans that reuse ids soil0…
+    extra.meta["soc_g_kg"] = np.nan
+    for seed in range(3):
+        m = LabSOCModel(decoder="none", val_fraction=0.25, seed=seed, device="cpu", progress=False)
+        data = m.prepare_training_data(t, unlabeled=extra)
+        groups = np.concatenate([t.ids, ["unlabeled:" + i for i in extra.ids]])
+        val = data.validation
+        assert val.any() and not set(groups[val]) & set(groups[~val])

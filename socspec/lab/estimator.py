@@ -31,6 +31,7 @@ from ..units import from_fraction, to_fraction
 from . import trainer as _trainer
 from .metrics import per_spectrum_rmse
 from .models import SOC_INDEX, build_autoencoder
+from .splits import group_holdout_mask
 
 DECODERS = ("none", "ann", "physics")
 MODEL_FORMAT, MODEL_FORMAT_VERSION = "socspec-lab-model", 1  # manifest.json; config.json "format" = both
@@ -392,12 +393,12 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
             soc = np.concatenate([soc, np.asarray(su, dtype=np.float64)])
         lab = np.isfinite(soc)
         self.n_labelled_, self.n_unlabelled_ = int(lab.sum()), int((~lab).sum())
-        # stratified held-in split: the same fraction of labelled and of unlabelled scans
-        val = np.zeros(len(x), dtype=bool)
-        for group in (np.flatnonzero(lab), np.flatnonzero(~lab)):
-            n_val = int(round(self.val_fraction * len(group)))
-            if n_val and len(group) - n_val >= 1:
-                val[rng.choice(group, n_val, replace=False)] = True
+        # stratified held-in split: the same fraction of labelled and of unlabelled scans, whole
+        # sample ids at a time (replicate scans of one soil never on both sides)
+        groups = np.asarray(table.ids, dtype=object)
+        if unlabeled is not None and len(unlabeled):
+            groups = np.concatenate([groups, np.array([f"unlabeled:{i}" for i in unlabeled.ids], dtype=object)])
+        val = group_holdout_mask(groups, lab, self.val_fraction, rng)
         self.val_index_ = np.flatnonzero(val)
         return LabTrainingData(x, soc, val)
 
