@@ -25,7 +25,8 @@ def fit_lab(
     target_col: TargetColOpt = None,
     carbon_unit: CarbonUnitOpt = None,
     unlabeled: Annotated[Optional[Path], typer.Option(
-        "--unlabeled", help="extra unlabelled scans (reconstruction term only)")] = None,
+        "--unlabeled", help="extra unlabelled scans (reconstruction term only); 'earthlib' = earthlib's 4,168 "
+        "ICRAF-ISRIC soil spectra (model grid: 10 nm on the common window, water-band gaps interpolated)")] = None,
     split: Annotated[str, typer.Option("--split", help="random (train/test) — see also --cv region")] = "random",
     test_size: Annotated[float, typer.Option("--test-size", help="fraction of labelled scans held out for testing")] = 0.4,
     seed: Annotated[int, typer.Option("--seed", help="split + model seed")] = 0,
@@ -53,6 +54,14 @@ def fit_lab(
         "--endmembers", help="endmember spectra CSV (default: embedded)")] = None,
     minerals: Annotated[Optional[Path], typer.Option(
         "--minerals", help="mineral table CSV (density, size) for --endmembers")] = None,
+    library: Annotated[str, typer.Option(
+        "--library", help="embedded endmember library: usgs (55 measured USGS v7 minerals) | synthetic")] = "usgs",
+    mixing: Annotated[str, typer.Option(
+        "--mixing", help="physics decoder: linear (seed 003 eq. 2) | hapke (intimate mixing of albedos)")] = "linear",
+    photometric: Annotated[bool, typer.Option(
+        "--photometric", help="physics decoder: per-scan brightness factor (grain size, packing, light)")] = False,
+    water: Annotated[bool, typer.Option(
+        "--water", help="physics decoder: per-scan liquid-water path (1450/1940 nm absorption)")] = False,
     cv: Annotated[Optional[str], typer.Option(
         "--cv", help="'region': leave-one-region-out (seed 003 experiment 1)")] = None,
     region_col: Annotated[Optional[str], typer.Option("--region-col", help="region column for --cv region")] = None,
@@ -83,7 +92,13 @@ def fit_lab(
         raise SocspecInputError("no carbon column found", path=spectra,
                                 hint="name it with --target-col COL (and --carbon-unit)")
     unl = None
-    if unlabeled is not None:
+    if unlabeled is not None and str(unlabeled) == "earthlib" and not unlabeled.exists():
+        from socspec.lab.unlabeled import with_earthlib
+
+        table, unl = with_earthlib(table)
+        note(f"--unlabeled earthlib: {len(unl)} ICRAF-ISRIC soil scans; model grid {table.wavelength_nm[0]:g}–"
+             f"{table.wavelength_nm[-1]:g} nm at 10 nm, earthlib's water-band gaps interpolated in both")
+    elif unlabeled is not None:
         unl = read_spectra(unlabeled, **{k: v for k, v in rk.items() if k not in ("carbon_col", "carbon_unit")},
                            carbon_col="")
     lib = None
@@ -94,12 +109,13 @@ def fit_lab(
     params = dict(decoder=decoder, hidden=hidden, epochs=epochs, lr=lr, batch_size=batch_size or None,
                   patience=patience or None, wl_min_nm=wl_min, wl_max_nm=wl_max, step_nm=step,
                   alpha_conversion=not no_alpha_conversion, init_decoder=not no_init_decoder,
-                  device=device, endmembers=lib)
+                  device=device, endmembers=lib if lib is not None else library, mixing=mixing,
+                  photometric=photometric, water=water)
     run_seeds = list(seeds) if seeds else [seed]
     if table.detection.get("synthetic"):
         note("using SIMULATED spectra")
     with flag_names(test_size="--test-size", wl_min_nm="--wl-min", wl_max_nm="--wl-max", step_nm="--step",
-                    region_col="--region-col"):
+                    region_col="--region-col", mixing="--mixing"):
         metrics = fit_lab_run(table, out, model_params=params, unlabeled=unl, test_size=test_size, seeds=run_seeds,
                               force=force, resume=resume, progress=not quiet and is_tty(),
                               region_col=region_col if cv == "region" else None)

@@ -222,3 +222,38 @@ def test_lab_model_water_term_reads_wet_scans_as_water_not_as_soc():
     w_wet = m.scan_terms(wet_unl)["water_path_um"].to_numpy()
     assert np.median(w_wet) > 3 * np.median(w_dry) + 5.0
     assert list(m.scan_terms(lab).columns) == ["id", "photometric_scale", "water_path_um"]
+
+
+# ----------------------------------------------------------------------------------- CLI
+def test_fit_lab_cli_physics_options_and_earthlib_unlabelled(tmp_path):
+    pytest.importorskip("earthlib")
+    from typer.testing import CliRunner
+
+    from socspec.io import write_spectra
+    from socspec.lab.simulate import simulate_lab_spectra
+    from socspec_cli.main import app
+
+    torch.set_num_threads(1)
+    t = simulate_lab_spectra(n=40, seed=1, wavelength_nm=np.arange(350.0, 2501.0, 10.0),
+                             endmembers=EndmemberLibrary.synthetic())
+    write_spectra(t, tmp_path / "lib.csv")
+    runner = CliRunner()
+    out = tmp_path / "run"
+    res = runner.invoke(app, ["fit-lab", str(tmp_path / "lib.csv"), "--out", str(out), "--epochs", "2",
+                              "--hidden", "8", "--quiet", "--library", "synthetic", "--mixing", "hapke",
+                              "--photometric", "--water"])
+    assert res.exit_code == 0, res.output
+    import json
+    m = json.loads((out / "metrics.json").read_text())
+    assert (m["config"]["mixing"], m["config"]["photometric"], m["config"]["water"]) == ("hapke", True, True)
+    assert len(m["config"]["endmembers"]) == EndmemberLibrary.synthetic().n_endmembers
+    assert {"pls", "pls_tuned"} <= set(m["seeds"]) and m["pls_tuned"]["pretreatment"] in ("snv", "sg1", "snv_sg1")
+    res = runner.invoke(app, ["fit-lab", str(tmp_path / "lib.csv"), "--out", str(tmp_path / "e"), "--epochs", "1",
+                              "--hidden", "8", "--quiet", "--unlabeled", "earthlib"])
+    assert res.exit_code == 0, res.output
+    m = json.loads((tmp_path / "e" / "metrics.json").read_text())
+    assert m["data"]["n_unlabelled_extra"] > 4000  # earthlib's ICRAF-ISRIC soils
+    assert m["data"]["wavelength_nm"][:2] == [400.0, 2450.0]  # the common window, at 10 nm
+    res = runner.invoke(app, ["fit-lab", str(tmp_path / "lib.csv"), "--out", str(tmp_path / "x"),
+                              "--mixing", "checkerboard"])
+    assert res.exit_code == 2 and "--mixing" in res.output

@@ -74,3 +74,14 @@ def fill_gaps_like(table: SpectralTable, gaps_nm, step_nm: float = 10.0, window_
     x = np.vstack([np.interp(grid, grid[~inside], row[~inside]) for row in x])
     return SpectralTable(grid, x.astype(np.float32), "reflectance", table.meta.copy(), source=table.source,
                          detection={**dict(table.detection), "water_band_gaps_filled_nm": list(gaps_nm)})
+
+
+def with_earthlib(table: SpectralTable, step_nm: float = 10.0, n: int | None = None, seed: int = 0):
+    """(``table`` on earthlib's grid, earthlib's soils as unlabelled scans): both on the common
+    window at ``step_nm`` with earthlib's water-band gaps interpolated in both, so the model grid
+    adapts to what the two have in common (``--unlabeled earthlib``). ``n``: a random subset."""
+    unl = earthlib_soil_spectra(step_nm=step_nm)
+    gaps = unl.detection["water_band_gaps_nm"]
+    if n is not None and n < len(unl):
+        unl = unl.subset(np.sort(np.random.default_rng(seed).choice(len(unl), int(n), replace=False)))
+    return fill_gaps_like(table, gaps, step_nm), unl
