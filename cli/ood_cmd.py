@@ -7,7 +7,7 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from ._common import echo, flag_names, user_errors
+from ._common import echo, flag_names, note, user_errors
 from ._read_options import (CarbonColOpt, CarbonUnitOpt, DateColOpt, DropBadRowsOpt, IdColOpt, KindOpt, LatColOpt,
                             LonColOpt, PercentOpt, SepOpt, WavelengthUnitOpt, read_kwargs)
 
@@ -34,18 +34,20 @@ def ood_report(
     from socspec.io import read_spectra
     from socspec.lab.workflow import load_lab_model
     from socspec.ood import ood_report as write_ood_report
-    from socspec.outputs import prepare_run_dir
+    from socspec.runs import check_run_dir
 
-    prepare_run_dir(out, force)  # refuse early, before the expensive part
+    check_run_dir(out, force=force)  # refuse early, before the expensive part; creates nothing
     table = read_spectra(spectra, **read_kwargs(**locals()))  # input errors first, before loading torch
     with flag_names(region_col="--region-col"):
         table.region_labels(region_col)
     model = load_lab_model(model_dir)
-    df, summary = write_ood_report(model, table, out, region_col=region_col, force=True, model_label=str(model_dir))
+    df, summary = write_ood_report(model, table, out, region_col=region_col, force=force, model_label=str(model_dir))
     _print_table(df, ["region", "n", "median_score", "frac_flagged", "welch_t", "welch_p", "risk",
                       "rmse_g_kg", "r2", "bias_g_kg", "pca_q_frac_flagged", "pca_q_risk"])
     echo(f"threshold {summary['threshold']:.4g} (reflectance RMSE, {summary['false_alarm']:.0%} false alarms "
          f"on held-in scans); {summary['frac_flagged']:.1%} of {summary['n_scans']} scans flagged")
+    for w in getattr(model, "ood_warnings", list)():  # any model ood_report scores; lab models say more
+        note("warning: " + w)
     echo(f"report: {Path(out) / 'index.html'}  (regions.csv, regions.json, scans.csv, PNGs)")
 
 

@@ -16,9 +16,12 @@ Our OOD score is the lab model's reconstruction error (per-spectrum RMSE of refl
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from .metrics import regression_metrics
 
 DEFAULT_FALSE_ALARM = 0.05
 
@@ -136,7 +139,8 @@ class PCAQResidual:
             cum = np.cumsum(pca.explained_variance_ratio_)
             k = int(min(np.searchsorted(cum, float(self.variance) - 1e-12) + 1, kmax))
         self.mean_ = pca.mean_.astype(np.float64)
-        self.components_ = pca.components_[:k].astype(np.float64)  # (k, m), orthonormal rows
+        # (k, m), orthonormal rows; C order as after a JSON load, so scores match bit for bit
+        self.components_ = np.ascontiguousarray(pca.components_[:k], dtype=np.float64)
         self.n_components_ = k
         self.explained_variance_ratio_ = float(np.sum(pca.explained_variance_ratio_[:k]))
         self.calibrated_on_ = "train" if X_calib is None else "calib"
@@ -287,20 +291,9 @@ def risk_level(frac_flagged: float, n: int, n_flagged: int, welch_t: float, welc
 
 
 def _carbon_metrics(y, yhat) -> dict:
-    y = np.asarray(y, dtype=np.float64)
-    yhat = np.asarray(yhat, dtype=np.float64)
-    ok = np.isfinite(y) & np.isfinite(yhat)
-    y, yhat = y[ok], yhat[ok]
-    out = {"n_labelled": int(y.size), "rmse_g_kg": float("nan"), "r2": float("nan"), "bias_g_kg": float("nan")}
-    if y.size == 0:
-        return out
-    err = yhat - y
-    out["rmse_g_kg"] = float(np.sqrt(np.mean(err ** 2)))
-    out["bias_g_kg"] = float(np.mean(err))
-    if y.size >= 2:
-        ss_tot = float(np.sum((y - y.mean()) ** 2))
-        out["r2"] = float(1.0 - np.sum(err ** 2) / ss_tot) if ss_tot > 0 else float("nan")
-    return out
+    """:func:`socspec.metrics.regression_metrics` under the risk table's column names."""
+    m = regression_metrics(y, yhat)
+    return {"n_labelled": m["n"], "rmse_g_kg": m["rmse"], "r2": m["r2"], "bias_g_kg": m["bias"]}
 
 
 def region_risk_table(scores, regions, train_scores, threshold, soc_true=None, soc_pred=None,
@@ -369,25 +362,6 @@ RISK_RULE_TEXT = (
     "are significantly above the held-in scores (Welch t > 0, p < 0.01); LOW otherwise.")
 
 
-def _region_values(table, region_col: str) -> np.ndarray:
-    from .errors import SocspecInputError
-
-    meta = table.meta
-    col = region_col if region_col in meta.columns else None
-    if col is None and "region" in meta.columns and (table.detection or {}).get("region_column") == region_col:
-        col = "region"  # the reader mapped the user's column to meta "region"
-    if col is None:
-        raise SocspecInputError(
-            f"no region column {region_col!r} (columns: {', '.join(map(str, meta.columns))})",
-            path=table.source, column=region_col, hint="pass --region-col with the column naming each scan's region")
-    reg = meta[col]
-    if reg.isna().any():
-        row = int(np.flatnonzero(reg.isna().to_numpy())[0])
-        raise SocspecInputError("region is empty", path=table.source, row=row + 2, column=region_col,
-                                hint="fill in the region of every scan")
-    return reg.astype(str).to_numpy()
-
-
 def ood_report(model, table, out_dir, *, region_col: str = "region", force: bool = False,
                title: str | None = None, model_label: str | None = None) -> tuple[pd.DataFrame, dict]:
     """Score ``table`` with a fitted ``LabSOCModel`` and write the per-region OOD-risk report.
@@ -398,12 +372,22 @@ def ood_report(model, table, out_dir, *, region_col: str = "region", force: bool
     region, soc_pred, ood_score, ood_flag, pca_q, pca_q_flag, soc_g_kg when known) and the PNGs
     ``scores_by_region.png``, ``pca_q_by_region.png``, ``residuals_by_region.png`` (mean R − R̂ per
     region), ``map.png`` (when lat/lon exist). Returns ``(region_table, summary_dict)``.
+    The report directory is a :class:`socspec.runs.RunDir` (locked; ``force`` replaces it whole;
+    a failed report leaves no directory behind).
     """
-    from .outputs import atomic_path, prepare_run_dir, write_json
+    from .runs import RunDir
+
+    with RunDir(out_dir, force=force) as run:
+        return _write_ood_report(model, table, run.path, region_col=region_col, title=title,
+                                 model_label=model_label)
+
+
+def _write_ood_report(model, table, out_dir, *, region_col, title, model_label):
+    from .outputs import atomic_path, write_json
     from .report import Report, plot_group_mean_spectra, plot_map, plot_scores_by_group
 
-    regions = _region_values(table, region_col)
-    out_dir = prepare_run_dir(out_dir, force)
+    regions = table.region_labels(region_col)
+    out_dir = Path(out_dir)
     frame = model.predict_frame(table).reset_index(drop=True)
     scores = frame["ood_score"].to_numpy(dtype=np.float64)
     threshold = float(frame["ood_threshold"].iloc[0]) if len(frame) else float(model.ood_threshold_)
@@ -455,7 +439,7 @@ def ood_report(model, table, out_dir, *, region_col: str = "region", force: bool
         rep.add_figure(plot_group_mean_spectra(model.wavelength_nm_, resid, regions,
                                                title="Mean reconstruction residual per region (±1 sd)"),
                        "residuals_by_region", "Where in the spectrum each region is reconstructed badly "
-                                              "(dotted: water bands 1450/1940 nm).")
+                                              "(shaded: the water bands near 1400 and 1900 nm).")
     except (ValueError, NotImplementedError, RuntimeError):
         pass  # decoder "none" has no reconstruction
     meta = table.meta

@@ -369,7 +369,7 @@ def verify_model_folder(folder, format: str, format_version: int) -> dict:
                                    hint="the folder is incomplete; copy it again from its source")
         size = p.stat().st_size
         if not isinstance(info, dict) or size != info.get("bytes") or sha256_file(p) != info.get("sha256"):
-            what = "empty" if size == 0 else ("truncated" if isinstance(info, dict) and
+            what = "empty" if size == 0 else ("truncated or modified" if isinstance(info, dict) and
                                                isinstance(info.get("bytes"), int) and size < info["bytes"]
                                                else "modified")
             raise ModelFolderError(f"{rel} is damaged ({what}: its checksum does not match {MANIFEST_NAME})",
