@@ -42,39 +42,78 @@ def fit_remote(
     folds: Annotated[int, typer.Option("--folds", help="number of CV folds")] = 5,
     target_col: Annotated[Optional[str], typer.Option("--target-col", help="SOC column "
                           "(default: soc_g_kg, OC, soc …)")] = None,
-    soc_unit: Annotated[Optional[str], typer.Option("--soc-unit", help="g/kg, percent or fraction "
-                        "(when the column name does not say)")] = None,
+    soc_unit: Annotated[Optional[str], typer.Option("--carbon-unit", "--soc-unit", help="unit of the "
+                        "SOC column: g/kg, percent or fraction (when the column name does not say); "
+                        "--soc-unit is the older spelling")] = None,
     features: Annotated[Optional[str], typer.Option("--features", help="comma-separated covariate "
                         "columns, e.g. lat,lon,LC,LU")] = None,
     max_soc: Annotated[Optional[float], typer.Option("--max-soc", help="drop points with SOC above "
                        "this (g/kg), e.g. 87")] = None,
-    models: Annotated[str, typer.Option("--models", help="comma-separated: xgboost,random_forest")]
-    = "xgboost,random_forest",
+    models: Annotated[str, typer.Option("--models", help="comma-separated: sptgnn,xgboost,"
+                      "random_forest,xgboost_kriged")] = "sptgnn,xgboost,random_forest",
     seed: Annotated[int, typer.Option("--seed")] = 0,
     n_sim: Annotated[int, typer.Option("--n-sim", help="points in the simulated demo corpus")] = 2000,
-    force: Annotated[bool, typer.Option("--force", help="write into an existing --out")] = False,
+    device: Annotated[str, typer.Option("--device", help="SpTGNN: auto, cpu or cuda")] = "auto",
+    epochs: Annotated[int, typer.Option("--epochs", help="SpTGNN: maximum epochs per member "
+                      "(early stopping on an inner validation split)")] = 300,
+    members: Annotated[int, typer.Option("--members", help="SpTGNN: deep-ensemble size")] = 5,
+    moran_weight: Annotated[float, typer.Option("--moran-weight", help="SpTGNN: weight of the "
+                            "Moran's I penalty on training residuals")] = 0.1,
+    label_features: Annotated[bool, typer.Option("--label-features/--no-label-features",
+                              help="SpTGNN: neighbours' training labels as an input (never a "
+                              "point's own)")] = True,
+    backbone: Annotated[str, typer.Option("--backbone", help="SpTGNN: TerraMind v1 size: tiny, "
+                        "small or base")] = "tiny",
+    backbone_ckpt: Annotated[Optional[Path], typer.Option("--backbone-ckpt", help="SpTGNN: local "
+                             "TerraMind weights (no downloads)")] = None,
+    freeze_backbone: Annotated[Optional[bool], typer.Option("--freeze-backbone/--no-freeze-backbone",
+                               help="SpTGNN: image features computed once (default on CPU)")] = None,
+    graph: Annotated[bool, typer.Option("--graph/--no-graph", help="SpTGNN ablation: MLP "
+                     "instead of relational attention")] = True,
+    moe: Annotated[bool, typer.Option("--moe/--no-moe", help="SpTGNN ablation: masked mean "
+                   "instead of the sparse mixture of experts")] = True,
+    relations: Annotated[str, typer.Option("--relations", help="SpTGNN: comma-separated "
+                         "spatial,spectral,elevation")] = "spatial,spectral,elevation",
+    images: Annotated[bool, typer.Option("--images/--no-images", help="SpTGNN ablation: "
+                      "leave out the chips")] = True,
+    position: Annotated[bool, typer.Option("--position/--no-position", help="SpTGNN ablation: "
+                        "leave out the position stream")] = True,
+    save_model: Annotated[Optional[Path], typer.Option("--save-model", help="SpTGNN: also train "
+                          "on all labelled points and write the model folder here")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="continue an interrupted run in --out "
+                      "from its SpTGNN checkpoints")] = False,
+    force: Annotated[bool, typer.Option("--force", help="replace an existing --out (and "
+                     "--save-model)")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", help="no progress bar")] = False,
 ) -> None:
-    """Cross-validate XGBoost and random forest on a corpus's covariates (spatial-block or random
-    folds); write metrics.json, predictions.csv and PNGs to --out."""
+    """Cross-validate the SpTGNN, XGBoost and random forest on the same folds (spatial-block or
+    random); write metrics.json, predictions.csv and PNGs to --out (and, with --save-model, the
+    SpTGNN trained on all labelled points)."""
+    from socspec.errors import SocspecInputError
     from socspec.remote import evaluate, read_corpus, resolve_region, simulate_corpus, write_outputs
     from socspec.remote.cv import check_cv_options
     from socspec.runs import RunDir, check_run_dir
 
     check_cv_options(cv, folds, block_deg, block_km)
     reg = resolve_region(region, bbox=bbox, polygon=polygon)
-    check_run_dir(out, force=force)  # refuse early; the run is written under a lock at the end
+    model_names = tuple(_csv_list(models) or ())
+    sptgnn_params = _sptgnn_params(
+        device=device, epochs=epochs, members=members, moran_weight=moran_weight,
+        label_features=label_features, backbone=backbone, backbone_ckpt=backbone_ckpt,
+        freeze_backbone=freeze_backbone, graph=graph, moe=moe, relations=relations, images=images,
+        position=position, features=_csv_list(features), progress=not quiet and sys.stderr.isatty())
+    check_run_dir(out, force=force, resume=resume)  # refuse early, before slow work
+    if save_model is not None:
+        check_run_dir(save_model, force=force)
     t0 = time.perf_counter()
     if data is None:
         note(_SIM_BANNER)
         corpus = simulate_corpus(n=n_sim, seed=seed, chips=False)
     else:
         corpus = read_corpus(data, chips=chips, target_col=target_col, soc_unit=soc_unit,
-                             features=_csv_list(features), max_soc_g_kg=max_soc)
+                             features=_csv_list(features))
     n_all = len(corpus)
-    corpus = corpus.select_region(reg)
-    if max_soc is not None and data is None:
-        corpus = corpus.subset(~(corpus.soc_g_kg > max_soc))
+    corpus = corpus.select_region(reg).drop_above_soc(max_soc)  # one filter for simulated and real points
     if len(corpus) == 0:
         from socspec.errors import SocspecInputError
 
@@ -84,24 +123,112 @@ def fit_remote(
     n_read = corpus.meta.get("n_read", n_all)
     echo(f"{len(corpus)} points in region {reg.name} ({n_read} read"
          + (f"; {corpus.meta.get('n_dropped_above_max_soc', 0)} above {max_soc:g} g/kg dropped"
-            if max_soc is not None and data is not None else "") + ")")
-    res = evaluate(corpus, features=_csv_list(features), models=tuple(_csv_list(models) or ()),
-                   scheme=cv, n_folds=folds, block_deg=block_deg, block_km=block_km, seed=seed,
-                   progress=not quiet and sys.stderr.isatty())
-    res["metrics"]["timing_seconds"]["load"] = load_s
-    res["metrics"]["data"]["region"] = reg.name
-    with RunDir(out, force=force) as run:
+            if max_soc is not None else "") + ")")
+    with RunDir(out, force=force, resume=resume) as run:
+        # checkpoints live in the run (keyed by each fold's training data), so --resume continues
+        params = dict(sptgnn_params, checkpoint_dir=str(run.path / "checkpoints"),
+                      resume=run.resuming)
+        res = evaluate(corpus, features=_csv_list(features), models=model_names, scheme=cv,
+                       n_folds=folds, block_deg=block_deg, block_km=block_km, seed=seed,
+                       progress=not quiet and sys.stderr.isatty(), model_params={"sptgnn": params})
+        res["metrics"]["timing_seconds"]["load"] = load_s
+        res["metrics"]["data"]["region"] = reg.name
         write_outputs(res, run.path)
     m = res["metrics"]
     echo(f"features: {', '.join(m['data']['features'])}; CV: {m['cv']['scheme']}, {folds} folds")
-    for name in _csv_list(models) or ():
+    for name in model_names:
         r = m[name]
+        unc = (f"  ECE {r['ece']:.3f}  cover90 {r['coverage_90']:.2f}" if "ece" in r else "")
         echo(f"{name:14s} R² {r['r2']:.3f}  RMSE {r['rmse']:.2f} g/kg  MAE {r['mae']:.2f}  "
              f"CCC {r['ccc']:.3f}  Moran's I(resid) {r.get('moran_i_residuals', float('nan')):.3f}"
-             f"  ({m['timing_seconds'][name]:.1f} s)")
+             f"{unc}  ({m['timing_seconds'][name]:.1f} s)")
     echo(f"wrote {Path(out) / 'metrics.json'} (+ predictions.csv, PNGs)")
+    if save_model is not None:
+        from socspec.remote.sptgnn import fit_and_save
+
+        model = fit_and_save(corpus, save_model, force=force, **sptgnn_params)
+        for line in model.notes_:
+            note(line)
+        echo(f"SpTGNN trained on all {len(model.train_ids_)} labelled points "
+             f"({model.n_members} members): wrote {save_model}")
     if corpus.simulated:
         note("reminder: these numbers are on SIMULATED data")
+
+
+def _sptgnn_params(*, device, epochs, members, moran_weight, label_features, backbone,
+                   backbone_ckpt, freeze_backbone, graph, moe, relations, images, position,
+                   features, progress) -> dict:
+    """SpTGNN hyper-parameters from the CLI options, checked (bad ones: SocspecInputError)."""
+    from socspec.errors import SocspecInputError
+    from socspec.remote.graph import RELATIONS
+    from socspec.remote.sptgnn import BACKBONES
+
+    rel = tuple(_csv_list(relations) or ())
+    bad = [r for r in rel if r not in RELATIONS]
+    if bad or not rel:
+        raise SocspecInputError(f"--relations {relations!r}", hint=f"use a comma-separated subset "
+                                f"of {','.join(RELATIONS)}")
+    if label_features and "spatial" not in rel:
+        raise SocspecInputError("--label-features needs the spatial relation",
+                                hint="add spatial to --relations or pass --no-label-features")
+    if device not in ("auto", "cpu", "cuda"):
+        raise SocspecInputError(f"--device {device!r}", hint="use auto, cpu or cuda")
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise SocspecInputError("--device cuda: torch sees no CUDA device", hint="use --device auto")
+    if backbone not in BACKBONES:
+        raise SocspecInputError(f"--backbone {backbone!r}", hint=f"use {', '.join(BACKBONES)}")
+    if backbone_ckpt is not None and not Path(backbone_ckpt).is_file():
+        raise SocspecInputError("backbone checkpoint not found", path=backbone_ckpt)
+    for opt, v in (("--epochs", epochs), ("--members", members)):
+        if v < 1:
+            raise SocspecInputError(f"{opt} {v}: must be at least 1")
+    if not moran_weight >= 0:
+        raise SocspecInputError(f"--moran-weight {moran_weight}: must be >= 0")
+    return {"device": device, "epochs": epochs, "n_members": members, "moran_weight": moran_weight,
+            "label_features": label_features, "backbone": backbone,
+            "backbone_ckpt": None if backbone_ckpt is None else str(backbone_ckpt),
+            "freeze_backbone": freeze_backbone, "graph": graph, "moe": moe, "relations": rel,
+            "images": images, "position": position, "features": features, "progress": progress}
+
+
+def predict_remote(
+    model: Annotated[Path, typer.Argument(help="SpTGNN model folder (fit-remote --save-model)")],
+    points: Annotated[Path, typer.Argument(help="points to predict, CSV or Parquet (id, lat, lon, "
+                      "date/year, the model's covariates; SOC optional, never used)")],
+    out: Annotated[Path, typer.Option("--out", help="predictions CSV to write")],
+    chips: Annotated[Optional[Path], typer.Option("--chips", help="chips file (.h5/.npz/.zarr) "
+                     "keyed by id")] = None,
+    map_png: Annotated[Optional[Path], typer.Option("--map", help="map PNG (default: beside --out, "
+                       "<out>_map.png)")] = None,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda")] = "auto",
+    force: Annotated[bool, typer.Option("--force", help="replace existing output files")] = False,
+) -> None:
+    """Predict SOC with uncertainty at new points: soc_pred, soc_sd, aleatoric_sd, epistemic_sd
+    (g/kg) per point in --out, and a map PNG. New points join the training graph inductively."""
+    from socspec.errors import SocspecInputError
+    from socspec.outputs import atomic_path, check_output_file
+    from socspec.remote.plots import prediction_map
+    from socspec.remote.sptgnn import predict_points
+
+    if device not in ("auto", "cpu", "cuda"):
+        raise SocspecInputError(f"--device {device!r}", hint="use auto, cpu or cuda")
+    map_png = map_png or out.with_name(out.stem + "_map.png")
+    check_output_file(out, force)
+    check_output_file(map_png, force)
+    table, fitted = predict_points(model, points, chips=chips, device=device)
+    with atomic_path(out) as tmp:
+        table.to_csv(tmp, index=False)
+    prediction_map(table["lat"], table["lon"], table["soc_pred"], table["soc_sd"], map_png,
+                   title=f"SpTGNN ({len(fitted.members_)} members): {len(table)} points")
+    for line in fitted.notes_:
+        if "no --chips" in line:
+            note(line)
+    echo(f"predicted {len(table)} points: SOC median {table['soc_pred'].median():.1f} g/kg, "
+         f"median sd {table['soc_sd'].median():.1f} g/kg")
+    echo(f"wrote {out} and {map_png}")
 
 
 def simulate_remote(
@@ -145,3 +272,4 @@ def simulate_remote(
 def register(app: typer.Typer) -> None:
     app.command("fit-remote")(user_errors(fit_remote))
     app.command("simulate-remote")(user_errors(simulate_remote))
+    app.command("predict-remote")(user_errors(predict_remote))

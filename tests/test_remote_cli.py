@@ -17,7 +17,8 @@ def test_simulate_then_fit_remote(tmp_path):
     run = tmp_path / "run"
     res = runner.invoke(app, ["fit-remote", "--data", str(sim / "points.csv"), "--chips",
                               str(sim / "chips.npz"), "--out", str(run), "--cv", "spatial",
-                              "--block-deg", "1", "--folds", "4", "--quiet", "--region", "europe"])
+                              "--block-deg", "1", "--folds", "4", "--quiet", "--region", "europe",
+                              "--models", "xgboost,random_forest"])
     assert res.exit_code == 0, res.output
     m = json.loads((run / "metrics.json").read_text())
     for model in ("xgboost", "random_forest"):

@@ -23,7 +23,14 @@ MODELS = {
     "random_forest": lambda seed: RandomForestBaseline(random_state=seed),
     # regression kriging; on request only (`--models xgboost,random_forest,xgboost_kriged`)
     "xgboost_kriged": lambda seed: XGBoostKrigedResiduals(random_state=seed),
+    "sptgnn": lambda seed: _sptgnn(seed),
 }
+
+
+def _sptgnn(seed):
+    from .sptgnn import SpTGNNRegressor  # torch and torch-geometric load only when it runs
+
+    return SpTGNNRegressor(random_state=seed)
 
 
 def register_model(name: str, factory) -> None:
@@ -62,8 +69,11 @@ class _CorpusAdapter:
 def evaluate(corpus: Corpus, *, features=None, models=("xgboost", "random_forest"),
              scheme: str = "spatial", n_folds: int = 5, block_deg: float | None = 1.0,
              block_km: float | None = None, seed: int = 0, moran_permutations: int = 99,
-             progress: bool = False) -> dict:
+             progress: bool = False, model_params: dict | None = None) -> dict:
     """Cross-validate ``models`` on the labelled points of ``corpus``.
+
+    ``model_params``: ``{model name: {hyper-parameter: value}}`` set on that model's estimator
+    (``set_params``) before the folds, e.g. ``{"sptgnn": {"n_members": 2}}``.
 
     Returns ``{"metrics": <metrics.json dict>, "predictions": DataFrame, "folds": (n,)}``.
     """
@@ -91,6 +101,8 @@ def evaluate(corpus: Corpus, *, features=None, models=("xgboost", "random_forest
 
             raise SocspecInputError(f"unknown model {name!r}", hint=f"use {', '.join(MODELS)}")
         model = MODELS[name](seed)
+        if (model_params or {}).get(name):
+            model.set_params(**model_params[name])
         Xm = X
         if getattr(model, "uses_corpus", False):
             model, Xm = _CorpusAdapter(model, lab), pd.DataFrame({"_row": np.arange(len(lab))})
