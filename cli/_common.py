@@ -73,3 +73,31 @@ def flag_names(**flags: str):
         for param, flag in flags.items():
             msg = re.sub(rf"\b{re.escape(param)}\b", flag, msg)
         raise SocspecInputError(msg) from None
+
+
+def parse_int_list(values, flag: str) -> list[int]:
+    """``--seeds 0,1,2,3`` / ``--seeds "0 1 2 3"`` / ``--seeds 0 --seeds 1`` → [0, 1, 2, 3]. Typer options
+    take one value per flag, so a list comes as one comma- or space-separated value (or repeated flags)."""
+    out: list[int] = []
+    for value in values or []:
+        for tok in str(value).replace(",", " ").split():
+            try:
+                n = int(tok)
+            except ValueError:
+                raise SocspecInputError(f"{flag}: {tok!r} is not an integer",
+                                        hint=f"write {flag} 0,1,2,3") from None
+            if n in out:
+                raise SocspecInputError(f"{flag}: {n} is given twice", hint=f"write {flag} 0,1,2,3")
+            out.append(n)
+    if values and not out:
+        raise SocspecInputError(f"{flag}: no value given", hint=f"write {flag} 0,1,2,3")
+    return out
+
+
+def carbon_line(detection: dict) -> str:
+    """One log line: which carbon column was read, why, its unit and basis (``table.detection``)."""
+    col = detection.get("carbon_column")
+    if not col:
+        return f"carbon: none ({detection.get('carbon_choice') or 'no carbon column'})"
+    return (f"carbon: {col!r} — {detection.get('carbon_basis')}, {detection.get('carbon_unit')} "
+            f"({detection.get('carbon_unit_source')}); chosen: {detection.get('carbon_choice')}")

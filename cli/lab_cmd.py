@@ -6,9 +6,10 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from ._common import echo, flag_names, is_tty, note, user_errors
-from ._read_options import (CarbonColOpt, CarbonUnitOpt, DateColOpt, DropBadRowsOpt, IdColOpt, KindOpt, LatColOpt,
-                            LonColOpt, PercentOpt, SepOpt, WavelengthUnitOpt, read_kwargs)
+from ._common import carbon_line, echo, flag_names, is_tty, note, parse_int_list, user_errors
+from ._read_options import (AverageReplicatesOpt, CarbonColOpt, CarbonUnitOpt, DateColOpt, DropBadRowsOpt, IdColOpt,
+                            KindOpt, LatColOpt, LonColOpt, PercentOpt, SepOpt, UniqueIdsOpt, WavelengthUnitOpt,
+                            read_kwargs)
 
 ModelDirArg = Annotated[Path, typer.Argument(help="fit-lab --out directory (or its model/ artifact)")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="write into an existing non-empty --out")]
@@ -30,8 +31,8 @@ def fit_lab(
     split: Annotated[str, typer.Option("--split", help="random (train/test) — see also --cv region")] = "random",
     test_size: Annotated[float, typer.Option("--test-size", help="fraction of labelled scans held out for testing")] = 0.4,
     seed: Annotated[int, typer.Option("--seed", help="split + model seed")] = 0,
-    seeds: Annotated[Optional[List[int]], typer.Option(
-        "--seeds", help="several seeds, one per flag: --seeds 0 --seeds 1 …")] = None,
+    seeds: Annotated[Optional[List[str]], typer.Option(
+        "--seeds", help="several seeds, mean ± sd reported: --seeds 0,1,2,3 (or --seeds 0 --seeds 1 …)")] = None,
     epochs: Annotated[int, typer.Option("--epochs", help="maximum training epochs")] = 1000,
     hidden: Annotated[int, typer.Option("--hidden", help="encoder/decoder hidden width H")] = 512,
     lr: Annotated[float, typer.Option(
@@ -69,6 +70,7 @@ def fit_lab(
     kind: KindOpt = None, percent: PercentOpt = None, wavelength_unit: WavelengthUnitOpt = None,
     id_col: IdColOpt = None, lat_col: LatColOpt = None, lon_col: LonColOpt = None, date_col: DateColOpt = None,
     drop_bad_rows: DropBadRowsOpt = False, sep: SepOpt = None,
+    unique_ids: UniqueIdsOpt = False, average_replicates: AverageReplicatesOpt = False,
 ) -> None:
     """Train the seed-003 SOC model (encoder + none/ann/physics decoder) beside a PLSR baseline."""
     from socspec.errors import SocspecInputError
@@ -87,10 +89,16 @@ def fit_lab(
         raise SocspecInputError("--cv region needs --region-col COL")
     carbon_col = target_col  # noqa: F841 — read_kwargs picks it from locals()
     rk = read_kwargs(**locals())
-    table = read_spectra(spectra, **rk)
+    run_seeds = parse_int_list(seeds, "--seeds") if seeds else [seed]
+    table = read_spectra(spectra, require_carbon_column=True, **rk)
     if not table.has_soc:
         raise SocspecInputError("no carbon column found", path=spectra,
                                 hint="name it with --target-col COL (and --carbon-unit)")
+    echo(carbon_line(table.detection))
+    reps = table.detection.get("replicates") or {}
+    if reps.get("n_ids_with_replicates") and not reps.get("averaged"):
+        echo(f"replicates: {reps['n_ids_with_replicates']} id(s) with up to {reps['max_scans_per_id']} scans each — "
+             "every split keeps the scans of one id together (--average-replicates averages them)")
     unl = None
     if unlabeled is not None and str(unlabeled) == "earthlib" and not unlabeled.exists():
         from socspec.lab.unlabeled import with_earthlib
@@ -111,7 +119,6 @@ def fit_lab(
                   alpha_conversion=not no_alpha_conversion, init_decoder=not no_init_decoder,
                   device=device, endmembers=lib if lib is not None else library, mixing=mixing,
                   photometric=photometric, water=water)
-    run_seeds = list(seeds) if seeds else [seed]
     if table.detection.get("synthetic"):
         note("using SIMULATED spectra")
     with flag_names(test_size="--test-size", wl_min_nm="--wl-min", wl_max_nm="--wl-max", step_nm="--step",
