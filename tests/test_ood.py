@@ -184,3 +184,30 @@ def test_region_risk_table_values(rng):
 def test_region_risk_table_length_mismatch():
     with pytest.raises(ValueError, match="regions"):
         region_risk_table([1.0, 2.0], ["a"], [1.0, 2.0, 3.0], 2.0)
+
+
+def test_conformal_calibration_small_sets_promise_one_over_n_plus_one():
+    from socspec.ood import calibration_size_needed, calibration_warning, conformal_calibration
+
+    assert [calibration_size_needed(a) for a in (0.05, 0.1, 0.2)] == [19, 9, 4]
+    s = np.arange(1.0, 20.0)  # 19 scores: enough for 5 %
+    full = conformal_calibration(s[::-1], 0.05)
+    assert full["threshold"] == conformal_threshold(s, 0.05) == 19.0 and full["reached"]
+    assert calibration_warning(full) is None
+    small = conformal_calibration(np.r_[np.arange(1.0, 10.0), np.nan], 0.05)  # 9 finite scores
+    assert small == {"threshold": 9.0, "false_alarm": 0.05, "false_alarm_achievable": 0.1, "reached": False,
+                     "n_calibration": 9, "n_needed": 19}
+    assert "at most 10.0% false alarms" in calibration_warning(small)
+    # the promise holds: a new exchangeable score exceeds the max of 9 with probability 1/10
+    rng = np.random.default_rng(1)
+    draws = rng.lognormal(size=(40000, 10))
+    rate = np.mean(draws[:, 9] > draws[:, :9].max(axis=1))
+    assert abs(rate - 0.1) < 4 * np.sqrt(0.1 * 0.9 / 40000)
+
+
+def test_pca_q_threshold_is_finite_on_a_small_calibration_set(rng):
+    X = rng.normal(size=(40, 6))
+    q = PCAQResidual(n_components=2, false_alarm=0.05).fit(X[:30], X[30:])
+    assert np.isfinite(q.threshold_) and q.threshold_ == q.calib_scores_.max()
+    assert q.calibration_["false_alarm_achievable"] == pytest.approx(1 / 11)
+    assert PCAQResidual.from_state(q.get_state()).calibration_ == q.calibration_
