@@ -25,7 +25,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # the generator is shared with tests/test_io_fuzz.py
-from _fuzz_spectra import check_file, spectra_files  # noqa: E402
+from _fuzz_spectra import check_file, spectra_files
 
 
 def main(argv=None) -> dict:

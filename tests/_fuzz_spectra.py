@@ -25,9 +25,9 @@ HEADER_STYLES = ("{w:g}", "wl_{w:g}", "X{w:g}", "R{w:g}", "A_{w:g}", "{w:g}nm", 
 META_NAMES = ("id", "sample_id", "ID", "rcapid", "soc", "soc_pct", "OC (%)", "SOC_g_kg", "carbon_total_pct",
               "soc_measured", "soc_scan", "som", "region", "site", "lat", "lon", "latitude", "x_dummy_4326",
               "date", "clay_pct", "pH", "notes", "350", "wavelength", "Wavelength")
-TEXT = ("Skåne", "São Paulo", "Île-de-France", "a,b", 'say "hi"', "n/a", "NA", "", "-", "<0.1", "yes")
+TEXT = ("Skåne", "São Paulo", "Île-de-France", "a,b", 'say "hi"', "n/a", "NA", "", "-", "<0.1", "yes", "“wet”", "5 €")
 BAD_CELLS = ("", "NaN", "nan", "NA", "inf", "-inf", "abc", "1,5", " 0.3 ", "1e9", "-0.2", "#N/A", "0x1F", "∞")
-ENCODINGS = ("utf-8", "utf-8-sig", "latin-1", "utf-16")
+ENCODINGS = ("utf-8", "utf-8-sig", "latin-1", "cp1252", "utf-16")
 SEPARATORS = (",", ";", "\t")
 
 
@@ -116,11 +116,11 @@ def check_file(path: Path, options: dict):
     """Read ``path``; return ('accepted', None) | ('refused', first words of the message).
     Raises AssertionError when an accepted file does not round-trip through `socspec inspect --json`,
     and lets any exception other than SocspecInputError through."""
+    from socspec_cli.main import app
     from typer.testing import CliRunner
 
     from socspec.errors import SocspecInputError
     from socspec.io import read_spectra
-    from socspec_cli.main import app
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from socspec_cli.main import app
 from typer.testing import CliRunner
 
 from socspec.errors import SocspecInputError
-from socspec_cli.main import app
 
 WL = np.arange(400, 2401, 20)
 

@@ -5,9 +5,8 @@ the same samples, wavelengths, range and kind through `socspec inspect --json`.
 A longer run with counts per outcome: ``python benchmarks/fuzz_reader.py --n 5000 --json OUT``."""
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings
-
 from _fuzz_spectra import check_file, spectra_files
+from hypothesis import HealthCheck, given, settings
 
 
 @settings(max_examples=250, deadline=None, derandomize=True, database=None,

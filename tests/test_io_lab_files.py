@@ -13,11 +13,11 @@ import zipfile
 import numpy as np
 import pandas as pd
 import pytest
+from socspec_cli.main import app
 from typer.testing import CliRunner
 
 from socspec.errors import SocspecInputError
 from socspec.io import read_spectra
-from socspec_cli.main import app
 
 WL = np.arange(350, 2501, 10)
 
@@ -56,7 +56,7 @@ def moisture_file(tmp_path, rng):
 
 
 def test_replicate_scans_are_reported_not_refused(moisture_file):
-    p, R, oc = moisture_file
+    p, _, _ = moisture_file
     res = inspect(p, "--json")
     assert res.exit_code == 0, res.output
     s = json.loads(res.output)
@@ -126,7 +126,7 @@ def test_raca_carbon_columns_text_and_empty_are_not_candidates(raca_file):
 
 
 def test_exact_name_wins_over_longer_names_containing_it(raca_file, rng):
-    p, meta = raca_file
+    p, _ = raca_file
     df = pd.read_csv(p)
     df["soc_scan"] = rng.uniform(0.3, 4.0, len(df))  # now numeric: still 'soc' (exact) wins
     df.to_csv(p, index=False)
@@ -180,3 +180,15 @@ def test_excel_workbooks_renamed_csv(tmp_path):
     res = inspect(old)
     assert_exit_2(res, "Excel 97–2003 workbook (.xls)", "export the sheet as CSV")
     assert "NUL" not in res.output and "UTF-16" not in res.output
+
+
+def test_windows_1252_export_and_unreadable_bytes(tmp_path, rng):
+    df = pd.concat([pd.DataFrame({"id": list("abc"), "region": ["“wet” plot", "Skåne", "5 € field"]}),
+                    pd.DataFrame(soil(3, rng), columns=[str(w) for w in WL])], axis=1)
+    p = tmp_path / "excel_windows.csv"
+    df.to_csv(p, index=False, encoding="cp1252")
+    t = read_spectra(p)
+    assert t.detection["encoding"] == "cp1252" and list(t.meta["region"]) == list(df["region"])
+    q = tmp_path / "bad_bytes.csv"
+    q.write_bytes(b"id,350,360,370\na\x81\x8d,0.1,0.2,0.3\n")  # undefined in UTF-8 and in Windows-1252
+    assert_exit_2(inspect(q), "not readable text in UTF-8, Latin-1 or Windows-1252", "row 2")

@@ -33,7 +33,7 @@ def test_unique_ids_reproduce_the_row_split_of_earlier_versions(rng):
         train, test = group_train_test_split(ids, labelled, 0.4, seed)
         lab = np.flatnonzero(labelled)  # the previous random_split, verbatim
         perm = np.random.default_rng(seed).permutation(lab)
-        old_test = np.sort(perm[:max(1, int(round(0.4 * len(lab))))])
+        old_test = np.sort(perm[:max(1, round(0.4 * len(lab)))])
         np.testing.assert_array_equal(test, old_test)
         np.testing.assert_array_equal(train, np.setdiff1d(np.arange(50), old_test))
 
@@ -57,7 +57,7 @@ def test_holdout_with_unique_ids_draws_as_before():
     old = np.zeros(30, dtype=bool)
     rng = np.random.default_rng(7)
     for group in (np.flatnonzero(labelled), np.flatnonzero(~labelled)):
-        n_val = int(round(0.25 * len(group)))
+        n_val = round(0.25 * len(group))
         old[rng.choice(group, n_val, replace=False)] = True
     np.testing.assert_array_equal(val, old)
 

@@ -31,11 +31,26 @@ Modules: :mod:`.read` (the pipeline), :mod:`.csv` / :mod:`.parquet` / :mod:`.env
 """
 from __future__ import annotations
 
-from .common import CSV_SUFFIXES, ENVI_SUFFIXES, NULL_TOKENS, PARQUET_SUFFIXES, SUPPORTED_SUFFIXES
+from .common import (
+           CSV_SUFFIXES,
+           ENVI_SUFFIXES,
+           NULL_TOKENS,
+           PARQUET_SUFFIXES,
+           SUPPORTED_SUFFIXES,
+)
 from .read import read_spectra
 from .replicates import Replicates
 from .summary import inspect_summary
 from .write import write_spectra
 
-__all__ = ["read_spectra", "write_spectra", "inspect_summary", "SUPPORTED_SUFFIXES", "CSV_SUFFIXES",
-           "PARQUET_SUFFIXES", "ENVI_SUFFIXES", "NULL_TOKENS", "Replicates"]
+__all__ = [
+           "CSV_SUFFIXES",
+           "ENVI_SUFFIXES",
+           "NULL_TOKENS",
+           "PARQUET_SUFFIXES",
+           "SUPPORTED_SUFFIXES",
+           "Replicates",
+           "inspect_summary",
+           "read_spectra",
+           "write_spectra",
+]

@@ -36,7 +36,7 @@ _MAGIC = (
 
 def _binary_format(path: Path, head: bytes):
     """(what it is, hint) when ``head`` starts like a known binary format, else None."""
-    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         try:
             with zipfile.ZipFile(path) as zf:
                 listing = zf.namelist()
@@ -103,14 +103,21 @@ def sniff_bytes(path: Path) -> tuple[str, bytes]:
     except UnicodeDecodeError as exc:
         if exc.start >= len(head) - 4:  # a multi-byte character cut by the 64 KiB window
             return "utf-8", head
-        bad = head[exc.start:exc.start + 1]
+        bad_at = exc.start
+    bad = head[bad_at:bad_at + 1]
     # latin-1 decodes anything; accept it only when the text has no C1 control characters
     text = head.decode("latin-1")
-    if any("\x80" <= ch <= "\x9f" for ch in text) or _control_fraction(text) > 0.01:
-        raise input_error(f"the file is not readable text in UTF-8 or Latin-1 (byte {bad!r} at row "
-                          f"{_line_of(head, exc.start)})", path, row=_line_of(head, exc.start),
-                          hint="save it as CSV in UTF-8")
-    return "latin-1", head
+    if _control_fraction(text) <= 0.01:
+        if not any("\x80" <= ch <= "\x9f" for ch in text):
+            return "latin-1", head
+        try:  # bytes 0x80–0x9f are € and curly quotes in Windows-1252 (Excel's "CSV" on Windows)
+            head.decode("cp1252")
+            return "cp1252", head
+        except UnicodeDecodeError:
+            pass
+    raise input_error(f"the file is not readable text in UTF-8, Latin-1 or Windows-1252 (byte {bad!r} at row "
+                      f"{_line_of(head, bad_at)})", path, row=_line_of(head, bad_at),
+                      hint="save it as CSV in UTF-8")
 
 
 def _control_fraction(text: str) -> float:
@@ -206,8 +213,8 @@ def read_csv(path: Path, sep: str | None) -> RawTable:
     arrow_enc = {"utf-8": "utf8", "utf-8-sig": "utf8", "utf-16-le": "utf-16", "utf-16-be": "utf-16"}.get(encoding, encoding)
     read_opts = pacsv.ReadOptions(column_names=keys, skip_rows=1, encoding=arrow_enc, block_size=1 << 24)
     parse_opts = pacsv.ParseOptions(delimiter=sep, invalid_row_handler=on_invalid)
-    conv = dict(column_types=col_types, null_values=NULL_TOKENS, strings_can_be_null=True,
-                quoted_strings_can_be_null=True)
+    conv = {"column_types": col_types, "null_values": NULL_TOKENS, "strings_can_be_null": True,
+            "quoted_strings_can_be_null": True}
     if decimal == ",":
         conv["decimal_point"] = ","
 

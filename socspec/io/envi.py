@@ -12,7 +12,7 @@ from .raw import RawTable
 
 
 def read_envi(path: Path) -> RawTable:
-    import spectral.io.envi as envi
+    from spectral.io import envi
 
     if path.suffix.lower() == ".hdr":
         hdr = path
@@ -34,7 +34,7 @@ def read_envi(path: Path) -> RawTable:
     try:
         header = envi.read_envi_header(str(hdr))
         lib = envi.open(str(hdr), str(data))
-    except Exception as exc:  # spectral raises several exception types for malformed headers
+    except Exception as exc:  # noqa: BLE001 — spectral raises several exception types for malformed headers
         raise input_error(f"not a readable ENVI spectral library ({exc})", path,
                           hint="check the .hdr (samples, lines, wavelength) and .sli files") from None
     if not hasattr(lib, "spectra"):

@@ -21,15 +21,29 @@ import numpy as np
 
 from ..spectra import SpectralTable
 from .carbon import LOOKED_FOR, choose_carbon_column, read_carbon
-from .common import (CSV_SUFFIXES, PARQUET_SUFFIXES, SUPPORTED_SUFFIXES, input_error, normalize_carbon_unit,
-                     normalize_kind, normalize_wavelength_unit, sheet_row)
+from .common import (
+    CSV_SUFFIXES,
+    PARQUET_SUFFIXES,
+    SUPPORTED_SUFFIXES,
+    input_error,
+    normalize_carbon_unit,
+    normalize_kind,
+    normalize_wavelength_unit,
+    sheet_row,
+)
 from .detect import detect_kind, detect_wavelengths
 from .raw import RawTable
-from .replicates import Replicates, average_replicates as _average, check_unique_ids, find_replicates
+from .replicates import Replicates, check_unique_ids, find_replicates
+from .replicates import average_replicates as _average
 from .roles import resolve_roles, role_columns
 from .summary import wavelength_summary
-from .validate import (check_carbon_present, check_reflectance_range, check_spectra, drop_rows,
-                       dropped_detection)
+from .validate import (
+    check_carbon_present,
+    check_reflectance_range,
+    check_spectra,
+    drop_rows,
+    dropped_detection,
+)
 
 
 def _format_of(path: Path) -> str:
@@ -172,7 +186,7 @@ def read_spectra(path, *, kind=None, percent=None, wavelength_unit=None, carbon_
     det["replicates"] = reps.as_detection()
 
     det.update(id_column=roles.id, region_column=roles.region, lat_column=roles.lat, lon_column=roles.lon,
-               date_column=roles.date, other_columns=roles.others, n_spectral_columns=int(len(wl.order)),
+               date_column=roles.date, other_columns=roles.others, n_spectral_columns=len(wl.order),
                n_rows_in_file=int(n + len(bad.ragged)))
     det["missing_values"] = {c: int(meta_in[c].isna().sum()) for c in meta_names if int(meta_in[c].isna().sum())}
     det["warnings"] = warn

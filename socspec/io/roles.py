@@ -95,7 +95,7 @@ def resolve_roles(meta_names: list[str], carbon: str | None, *, id_col=None, reg
         date=pick(date_col, lambda: find_by_name(meta_names, DATE_NAMES), "--date-col"))
     used = roles.used
     if len(set(used)) != len(used):
-        dup = [c for c in used if used.count(c) > 1][0]
+        dup = next(c for c in used if used.count(c) > 1)
         raise input_error(f"column {dup!r} was given two roles", path, column=dup, hint="check the --*-col options")
     roles.others = [c for c in meta_names if c not in used]
     return roles

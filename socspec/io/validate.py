@@ -130,7 +130,7 @@ def drop_rows(values: np.ndarray, meta: pd.DataFrame, bad: BadRows) -> tuple[np.
 def dropped_detection(bad: BadRows, ids: np.ndarray, raw: RawTable) -> dict:
     """The ``dropped_*`` entries of ``table.detection``."""
     rows = sorted(bad.reasons)
-    return dict(dropped_rows=bad.n_dropped, dropped_reasons=bad.counts(),
-                dropped_ids=[str(ids[r]) for r in rows][:50],
-                dropped_row_numbers=[] if raw.transposed else sorted(
-                    [sheet_row(r, raw.header_rows) for r in rows] + [r for r, _, _ in bad.ragged])[:50])
+    return {"dropped_rows": bad.n_dropped, "dropped_reasons": bad.counts(),
+            "dropped_ids": [str(ids[r]) for r in rows][:50],
+            "dropped_row_numbers": [] if raw.transposed else sorted(
+                [sheet_row(r, raw.header_rows) for r in rows] + [r for r, _, _ in bad.ragged])[:50]}

@@ -49,7 +49,7 @@ def group_train_test_split(groups, labelled, test_size: float, seed: int, source
                                 "a split needs at least two ids", path=source,
                                 hint="check the id column (--id-col)")
     rng = np.random.default_rng(int(seed))
-    n_test = max(1, int(round(test_size * len(lab))))
+    n_test = max(1, round(test_size * len(lab)))
     chosen = _take_groups(rng, codes, len(uniques), n_test)
     test_ids = set(uniques[chosen])
     in_test_group = np.array([g in test_ids for g in groups], dtype=bool)
@@ -68,7 +68,7 @@ def group_holdout_mask(groups, labelled, fraction: float, rng: np.random.Generat
     codes, uniques = pd.factorize(groups)
     unique_ids = len(uniques) == len(groups)
     for kind_rows in (np.flatnonzero(labelled), np.flatnonzero(~labelled)):
-        n_val = int(round(fraction * len(kind_rows)))
+        n_val = round(fraction * len(kind_rows))
         if not n_val or len(kind_rows) - n_val < 1:
             continue
         if unique_ids:
