@@ -3,10 +3,12 @@ from .baselines import RandomForestBaseline, XGBoostBaseline, cross_validate
 from .corpus import CHIP_CHANNELS, S2_BANDS, Corpus, read_chips, read_corpus
 from .cv import block_ids, group_folds, make_folds, random_folds, spatial_block_folds
 from .evaluate import MODELS, evaluate, register_model, write_outputs
+from .graph import GraphNodes, GraphSpec, RelationGraph, build_graph, join_graph, label_features
 from .metrics import (ccc, interval_coverage, mae, mape, r2, regression_ece, regression_report,
                       residual_morans_i, rmse)
 from .regions import PRESETS, Region, bbox_region, preset, read_geojson, resolve_region
 from .simulate import SIM_REGIONS, simulate_corpus, write_corpus
+from .sptgnn import SpTGNNRegressor, fit_and_save, predict_points  # torch loads only when used
 
 __all__ = [
     "Corpus", "read_corpus", "read_chips", "CHIP_CHANNELS", "S2_BANDS",
@@ -17,4 +19,6 @@ __all__ = [
     "regression_ece", "regression_report",
     "XGBoostBaseline", "RandomForestBaseline", "cross_validate",
     "MODELS", "register_model", "evaluate", "write_outputs",
+    "GraphNodes", "GraphSpec", "RelationGraph", "build_graph", "join_graph", "label_features",
+    "SpTGNNRegressor", "fit_and_save", "predict_points",
 ]
