@@ -4,9 +4,9 @@ import pytest
 import torch
 
 pyg = pytest.importorskip("torch_geometric")
-from torch_geometric.nn import RGATConv  # noqa: E402
+from torch_geometric.nn import RGATConv
 
-from socspec.remote.attention import RelationalBlock, RelationalGraphAttention  # noqa: E402
+from socspec.remote.attention import RelationalBlock, RelationalGraphAttention
 
 
 def _graph(n=40, e=300, r=3, f=7, seed=0):

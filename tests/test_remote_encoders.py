@@ -26,7 +26,9 @@ def _std_chips(b=3, size=16, seed=0, keys=("s2", "s1", "dem")):
 def test_stats_are_terratorchs_and_the_fallback_copy_matches():
     pytest.importorskip("terratorch")
     from terratorch.models.backbones.terramind.model.terramind_register import (
-        v1_pretraining_mean, v1_pretraining_std)
+        v1_pretraining_mean,
+        v1_pretraining_std,
+    )
 
     stats = E.TERRAMIND_STATS
     assert stats["S2L2A"]["mean"] == list(v1_pretraining_mean["untok_sen2l2a@224"])

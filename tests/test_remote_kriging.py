@@ -7,8 +7,8 @@ import pytest
 pytest.importorskip("pykrige")
 pytest.importorskip("xgboost")
 
-from socspec.remote.baselines import XGBoostBaseline, XGBoostKrigedResiduals  # noqa: E402
-from socspec.remote.evaluate import MODELS  # noqa: E402
+from socspec.remote.baselines import XGBoostBaseline, XGBoostKrigedResiduals
+from socspec.remote.evaluate import MODELS
 
 
 def _field(n, seed):

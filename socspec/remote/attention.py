@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["RelationalGraphAttention", "RelationalBlock"]
+__all__ = ["RelationalBlock", "RelationalGraphAttention"]
 
 #: edges per chunk in the aggregation: bounds the transient (chunk, H, C) message buffer
 EDGE_CHUNK = 1 << 16
@@ -114,7 +114,7 @@ class RelationalGraphAttention(nn.Module):
         zeros(self.bias)
 
     @classmethod
-    def from_rgatconv(cls, conv) -> "RelationalGraphAttention":
+    def from_rgatconv(cls, conv) -> RelationalGraphAttention:
         """A layer with the hyper-parameters and a copy of the parameters of a PyG ``RGATConv``."""
         if conv.attention_mechanism != "across-relation" or conv.attention_mode != "additive-self-attention":
             raise ValueError("only attention_mechanism='across-relation' with "

@@ -47,9 +47,19 @@ from torch import nn
 
 from .corpus import CHIP_CHANNELS
 
-__all__ = ["TERRAMIND_MODALITIES", "CHIP_UNITS", "terramind_stats", "standardise_chips",
-           "build_terramind", "ImageEncoder", "SmallCNN", "CovariateEncoder", "PositionEncoder",
-           "TimeEncoder", "PATCH_SIZE"]
+__all__ = [
+    "CHIP_UNITS",
+    "PATCH_SIZE",
+    "TERRAMIND_MODALITIES",
+    "CovariateEncoder",
+    "ImageEncoder",
+    "PositionEncoder",
+    "SmallCNN",
+    "TimeEncoder",
+    "build_terramind",
+    "standardise_chips",
+    "terramind_stats",
+]
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +95,9 @@ def terramind_stats() -> dict:
     if _stats_cache is None:
         try:
             from terratorch.models.backbones.terramind.model.terramind_register import (
-                v1_pretraining_mean, v1_pretraining_std)
+                v1_pretraining_mean,
+                v1_pretraining_std,
+            )
             _stats_cache = {m: {"mean": list(v1_pretraining_mean[k]), "std": list(v1_pretraining_std[k])}
                             for m, k in _STATS_KEYS.items()}
         except ImportError:
@@ -177,7 +189,7 @@ def _load_local_weights(model: nn.Module, ckpt_path) -> None:
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
     if not isinstance(state, dict):
-        raise ValueError(f"{ckpt_path}: not a state dict")
+        raise ValueError(f"{ckpt_path}: not a state dict")  # noqa: TRY004 — bad file content, not a bad argument
     own = model.state_dict()
     matched = {k: v for k, v in state.items() if k in own}
     if not matched:
@@ -383,7 +395,7 @@ class PositionEncoder(nn.Module):
     """(lat, lon) in degrees -> (B, out_dim) via the point on the unit sphere.
 
     p = (cos φ cos λ, cos φ sin λ, sin φ) (3,); features [p, sin(ω_k p), cos(ω_k p)] for
-    ``n_frequencies`` frequencies ω_k geometric between 2πR/λ_max and 2πR/λ_min (R = 6371 km;
+    ``n_frequencies`` frequencies ω_k geometric between 2πR/λ_max and 2πR/λ_min (R = EARTH_RADIUS_KM;
     wavelengths on the Earth's surface from ``max_wavelength_km`` down to ``min_wavelength_km``),
     3 + 6K values -> Linear -> GELU -> Linear(out_dim). p is continuous in (lat, lon), so the
     encoding is too: λ = 180° and −180° give the same point, and every longitude at a pole too.
@@ -396,8 +408,9 @@ class PositionEncoder(nn.Module):
             raise ValueError(f"n_frequencies and out_dim must be >= 1, got {n_frequencies}, {out_dim}")
         if not 0 < min_wavelength_km < max_wavelength_km:
             raise ValueError("need 0 < min_wavelength_km < max_wavelength_km")
-        r_km = 6371.0
-        omega = 2 * math.pi * r_km / torch.logspace(math.log10(max_wavelength_km), math.log10(min_wavelength_km),
+        from ..kernels.neighbours import EARTH_RADIUS_KM
+
+        omega = 2 * math.pi * EARTH_RADIUS_KM / torch.logspace(math.log10(max_wavelength_km), math.log10(min_wavelength_km),
                                                     n_frequencies, dtype=torch.float64)
         self.register_buffer("omega", omega.float(), persistent=False)
         self.mlp = nn.Sequential(nn.Linear(3 + 6 * n_frequencies, out_dim), nn.GELU(), nn.Linear(out_dim, out_dim))

@@ -20,7 +20,7 @@ import torch
 
 from .metrics import regression_ece
 
-__all__ = ["beta_nll_loss", "combine_ensemble", "VarianceScaler", "regression_ece"]
+__all__ = ["VarianceScaler", "beta_nll_loss", "combine_ensemble", "regression_ece"]
 
 
 def beta_nll_loss(mean: torch.Tensor, log_var: torch.Tensor, target: torch.Tensor, beta: float = 0.5,
@@ -82,7 +82,7 @@ class VarianceScaler:
         if self.scale_ is not None and not (math.isfinite(self.scale_) and self.scale_ > 0):
             raise ValueError(f"scale must be a finite positive number, got {scale}")
 
-    def fit(self, y, mean, std) -> "VarianceScaler":
+    def fit(self, y, mean, std) -> VarianceScaler:
         y = np.asarray(y, dtype=np.float64).ravel()
         m = np.asarray(mean, dtype=np.float64).ravel()
         s = np.asarray(std, dtype=np.float64).ravel()
@@ -118,7 +118,7 @@ class VarianceScaler:
         return {"kind": "variance_scaling", "scale": self.scale_}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "VarianceScaler":
+    def from_dict(cls, d: dict) -> VarianceScaler:
         if not isinstance(d, dict) or d.get("kind") != "variance_scaling" or "scale" not in d:
             raise ValueError(f"not a variance-scaling calibration: {d!r}")
         return cls(scale=d["scale"])
