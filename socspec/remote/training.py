@@ -33,6 +33,7 @@ exactly as the uninterrupted one would. **Checkpoints**: state dicts written wit
 from __future__ import annotations
 
 import copy
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,7 +160,8 @@ def train_member(model, *, train_inputs: dict, train_graph, y_train_std: np.ndar
                  checkpoint: Path | None = None, resume: bool = False, progress: bool = False,
                  desc: str = "sptgnn") -> dict:
     """Train ``model`` in place; returns ``{"best_epoch", "best_val_rmse", "epochs_run",
-    "history": [(epoch, loss, val_rmse), ...], "resumed_from"}`` and leaves the best weights loaded.
+    "history": [(epoch, loss, val_rmse), ...], "resumed_from", "epoch_seconds": [...]}`` (wall
+    seconds of each epoch's training steps run in this call) and leaves the best weights loaded.
 
     ``train_inputs`` / ``val_inputs``: node input tensors (see :class:`SpTGNN`) over the training
     graph's nodes and over the joined (training + validation) graph's nodes; ``y_train_std``
@@ -216,8 +218,10 @@ def train_member(model, *, train_inputs: dict, train_graph, y_train_std: np.ndar
     bar = tqdm(total=config.epochs, initial=state["epoch"], desc=desc, disable=not progress,
                unit="epoch", leave=False)
     all_nodes = torch.arange(n, device=device)
+    epoch_seconds = []
     while not state["done"] and state["epoch"] < config.epochs:
         epoch = state["epoch"]
+        t_epoch = time.perf_counter()
         torch.manual_seed(seed * 100003 + epoch)
         rng = np.random.default_rng([seed, epoch])
         model.train()
@@ -253,6 +257,7 @@ def train_member(model, *, train_inputs: dict, train_graph, y_train_std: np.ndar
             opt.step()
             total += float(loss.detach()) * seeds.numel()
         train_loss = total / max(int(loss_nodes.numel()), 1)
+        epoch_seconds.append(time.perf_counter() - t_epoch)  # the training step(s), not validation
         model.eval()
         with torch.no_grad():
             vm, _, _ = forward_nodes(model, val_inputs, v_ei, v_et, v_tg,
@@ -278,4 +283,4 @@ def train_member(model, *, train_inputs: dict, train_graph, y_train_std: np.ndar
     model.load_state_dict(best_state)
     return {"best_epoch": int(state["best_epoch"]), "best_val_rmse": float(state["best_val"]),
             "epochs_run": int(state["epoch"]), "history": state["history"],
-            "resumed_from": resumed_from}
+            "resumed_from": resumed_from, "epoch_seconds": epoch_seconds}
