@@ -79,7 +79,10 @@ def spectra_files(draw):
     names = headers + [c[0] for c in meta_cols] if after else [c[0] for c in meta_cols] + headers
     rows = [(row + [c[1][r] for c in meta_cols]) if after else ([c[1][r] for c in meta_cols] + row)
             for r, row in enumerate(cells)]
-    sep = draw(st.sampled_from(SEPARATORS))
+    if draw(st.integers(0, 9)) == 0:  # ASD ViewSpec export: wavelengths down, one column per sample
+        names = [draw(st.sampled_from(["Wavelength", "wl", "nm"]))] + [f"s{i % 3 if not clean else i}" for i in range(n)]
+        rows = [[h] + [cells[r][j] for r in range(n)] for j, h in enumerate(headers)]
+    sep = draw(st.sampled_from(SEPARATORS + ((" ",) if not clean else ())))
     if sep == ";" and draw(st.booleans()):
         rows = [[c.replace(".", ",") for c in row] for row in rows]  # European decimal comma
     if rows and not clean and draw(st.integers(0, 4)) == 0:
@@ -94,7 +97,11 @@ def spectra_files(draw):
     text = eol.join(sep.join(field(c) for c in row) for row in [names] + rows) + (eol if draw(st.booleans()) else "")
     encoding = draw(st.sampled_from(ENCODINGS))
     data = text.encode(encoding, errors="replace")
-    suffix = draw(st.sampled_from([".csv", ".csv", ".tsv", ".txt"]))
+    suffix = draw(st.sampled_from([".csv", ".csv", ".tsv", ".txt", ".csv.gz"]))
+    if suffix.endswith(".gz"):
+        import gzip
+
+        data = gzip.compress(data, mtime=0)
     options = draw(st.fixed_dictionaries({}, optional={
         "drop_bad_rows": st.booleans(), "kind": st.sampled_from(["reflectance", "absorbance"]),
         "average_replicates": st.booleans(), "require_carbon": st.sampled_from([False] if clean else [False, True])}))
