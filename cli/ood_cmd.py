@@ -36,12 +36,13 @@ def ood_report(
     from socspec.ood import ood_report as write_ood_report
     from socspec.runs import check_run_dir
 
-    check_run_dir(out, force=force)  # refuse early, before the expensive part; creates nothing
+    check_run_dir(out, force=force, inputs=(spectra, model_dir))  # refuse early; creates nothing
     table = read_spectra(spectra, **read_kwargs(**locals()))  # input errors first, before loading torch
     with flag_names(region_col="--region-col"):
         table.region_labels(region_col)
     model = load_lab_model(model_dir)
-    df, summary = write_ood_report(model, table, out, region_col=region_col, force=force, model_label=str(model_dir))
+    df, summary = write_ood_report(model, table, out, region_col=region_col, force=force, model_label=str(model_dir),
+                                   inputs=(model_dir,))
     _print_table(df, ["region", "n", "median_score", "frac_flagged", "welch_t", "welch_p", "risk",
                       "rmse_g_kg", "r2", "bias_g_kg", "pca_q_frac_flagged", "pca_q_risk"])
     echo(f"threshold {summary['threshold']:.4g} (reflectance RMSE, {summary['false_alarm']:.0%} false alarms "

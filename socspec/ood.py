@@ -363,7 +363,8 @@ RISK_RULE_TEXT = (
 
 
 def ood_report(model, table, out_dir, *, region_col: str = "region", force: bool = False,
-               title: str | None = None, model_label: str | None = None) -> tuple[pd.DataFrame, dict]:
+               title: str | None = None, model_label: str | None = None,
+               inputs=()) -> tuple[pd.DataFrame, dict]:
     """Score ``table`` with a fitted ``LabSOCModel`` and write the per-region OOD-risk report.
 
     Writes into ``out_dir`` (refused if it exists and is not empty, unless ``force``):
@@ -373,11 +374,12 @@ def ood_report(model, table, out_dir, *, region_col: str = "region", force: bool
     ``scores_by_region.png``, ``pca_q_by_region.png``, ``residuals_by_region.png`` (mean R − R̂ per
     region), ``map.png`` (when lat/lon exist). Returns ``(region_table, summary_dict)``.
     The report directory is a :class:`socspec.runs.RunDir` (locked; ``force`` replaces it whole;
-    a failed report leaves no directory behind).
+    a failed report leaves no directory behind; never replaces a directory holding ``table``'s file
+    or one of ``inputs``, e.g. the model folder).
     """
     from .runs import RunDir
 
-    with RunDir(out_dir, force=force) as run:
+    with RunDir(out_dir, force=force, inputs=(table.source, *inputs)) as run:
         return _write_ood_report(model, table, run.path, region_col=region_col, title=title,
                                  model_label=model_label)
 

@@ -59,8 +59,8 @@ def prepare_run_dir(path, force: bool = False) -> Path:
 
 
 def check_output_file(path, force: bool = False, inputs=()) -> Path:
-    """Check an output *file* can be written: not a directory, not one of ``inputs`` (never, even
-    with ``force``), not an existing file unless ``force``."""
+    """Check an output *file* can be written: not a directory, not one of ``inputs`` and not inside
+    a model folder (never, even with ``force``), not an existing file unless ``force``."""
     path = Path(path)
     for src in inputs:
         src = Path(src)
@@ -70,6 +70,9 @@ def check_output_file(path, force: bool = False, inputs=()) -> Path:
     if path.is_dir():
         raise OutputExistsError("is a directory, not a file", path=path,
                                 hint="give a file name for --out (e.g. predictions.csv)")
+    if (path.parent / "manifest.json").is_file():  # socspec.runs.MANIFEST_NAME: a model folder
+        raise OutputExistsError("is inside a model folder, which socspec never writes into", path=path,
+                                hint="write the output beside the model folder instead")
     if path.exists() and not force:
         raise OutputExistsError("output file already exists", path=path,
                                 hint="choose another --out, or pass --force to replace it")

@@ -154,9 +154,19 @@ def _listing(path: Path, k: int = 4) -> str:
     return ", ".join(names[:k]) + more
 
 
-def check_run_dir(path, *, force: bool = False, resume: bool = False) -> str:
+def _inside(child, parent: Path) -> bool:
+    try:
+        Path(child).resolve().relative_to(parent.resolve())
+        return True
+    except (ValueError, OSError):
+        return False
+
+
+def check_run_dir(path, *, force: bool = False, resume: bool = False, inputs=()) -> str:
     """What :class:`RunDir` would do with ``path`` — ``"new"``, ``"resume"`` or ``"replace"`` — or
-    the :class:`OutputExistsError` it would raise; creates nothing (refuse early, before slow work)."""
+    the :class:`OutputExistsError` it would raise; creates nothing (refuse early, before slow work).
+    ``inputs``: files or folders the run reads (None and non-paths ignored); a directory holding
+    one of them is never replaced, not even with ``force``."""
     final = Path(path)
     if final.exists() and not final.is_dir():
         raise OutputExistsError("exists and is not a directory", path=final, hint="choose another --out")
@@ -172,22 +182,28 @@ def check_run_dir(path, *, force: bool = False, resume: bool = False) -> str:
     if not force:
         raise OutputExistsError("output directory already exists and is not empty", path=final,
                                 hint="choose another --out, or pass --force to replace it")
+    for src in inputs:
+        if src is not None and isinstance(src, (str, os.PathLike)) and Path(src).exists() and _inside(src, final):
+            raise OutputExistsError(f"--force would replace this directory, which holds the input {src}",
+                                    path=final, hint="choose another --out; socspec never deletes its inputs")
     return "replace"
 
 
 class RunDir:
     """``with RunDir(out, force=..., resume=...) as run:`` — write the run under ``run.path``.
 
-    Attributes: ``final`` (the directory the user named), ``path`` (where to write now: ``final``,
+    ``inputs``: what the run reads (see :func:`check_run_dir`). Attributes: ``final`` (the
+    directory the user named), ``path`` (where to write now: ``final``,
     or a hidden sibling staging directory when an existing run is being replaced), ``resuming``
     (True when continuing a checkpoint in place), ``replacing`` (True when staging).
     See the module docstring for the rules.
     """
 
-    def __init__(self, path, *, force: bool = False, resume: bool = False):
+    def __init__(self, path, *, force: bool = False, resume: bool = False, inputs=()):
         self.final = Path(path)
         self.force = bool(force)
         self.resume = bool(resume)
+        self.inputs = tuple(inputs)
         self.path: Path | None = None
         self.resuming = False
         self.replacing = False
@@ -195,7 +211,7 @@ class RunDir:
         self._lock = None
 
     def _check_target(self):
-        return check_run_dir(self.final, force=self.force, resume=self.resume)
+        return check_run_dir(self.final, force=self.force, resume=self.resume, inputs=self.inputs)
 
     def __enter__(self) -> "RunDir":
         self._lock = run_lock(self.final)

@@ -304,3 +304,22 @@ def test_10_permission_error_names_the_target(files, run, tmp_path, monkeypatch)
     res = runner.invoke(app, ["predict-lab", str(run), str(files / "lib.csv"), "--out", str(target)])
     line = _refused(res, f"{target}: permission denied")
     assert ".part" not in line and "abc123" not in line
+
+
+def test_10_force_never_deletes_inputs_or_writes_into_a_model_folder(files, run_copy, tmp_path):
+    # fit-lab/ood-report --force into the folder that holds their input, or predict-lab into model/
+    folder = tmp_path / "data"
+    folder.mkdir()
+    shutil.copy(files / "lib.csv", folder / "lib.csv")
+    before = _snapshot(folder)
+    res = runner.invoke(app, ["fit-lab", str(folder / "lib.csv"), "--out", str(folder), "--force", *FIT])
+    _refused(res, "--force would replace this directory, which holds the input", "never deletes its inputs")
+    assert _snapshot(folder) == before
+    before = _snapshot(run_copy)
+    res = runner.invoke(app, ["ood-report", str(run_copy), str(files / "lib.csv"), "--region-col", "region",
+                              "--out", str(run_copy), "--force"])
+    _refused(res, "holds the input")
+    res = runner.invoke(app, ["predict-lab", str(run_copy), str(files / "lib.csv"), "--out",
+                              str(run_copy / "model" / "config.json"), "--force"])
+    _refused(res, "inside a model folder")
+    assert _snapshot(run_copy) == before

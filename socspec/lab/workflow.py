@@ -60,7 +60,8 @@ def fit_lab_run(table: SpectralTable, out_dir, *, model_params: dict | None = No
     experiment (``metrics["loro"]`` and its plots) to the same run.
     """
     out_dir = Path(out_dir)
-    with RunDir(out_dir, force=force, resume=resume) as run:
+    inputs = (table.source, None if unlabeled is None else unlabeled.source)
+    with RunDir(out_dir, force=force, resume=resume, inputs=inputs) as run:
         return _fit_lab_into(run.path, out_dir, table, model_params=model_params, unlabeled=unlabeled,
                              test_size=test_size, seeds=seeds, resume=run.resuming, progress=progress,
                              plots=plots, pls_max_components=pls_max_components, region_col=region_col)
