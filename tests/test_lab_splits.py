@@ -101,3 +101,18 @@ def test_model_held_in_split_keeps_replicates_together(rng):
         groups = np.concatenate([t.ids, ["unlabeled:" + i for i in extra.ids]])
         val = data.validation
         assert val.any() and not set(groups[val]) & set(groups[~val])
+
+
+def test_finetune_labels_take_whole_ids(rng):
+    from socspec.lab.experiments import choose_finetune_labels
+    from socspec.lab.splits import group_sample
+
+    t = _replicate_table(rng)
+    for seed in range(4):
+        picked = choose_finetune_labels(t, 10, seed)
+        assert len(picked) >= 10 and t.labelled_mask()[picked].all()
+        others = np.setdiff1d(np.flatnonzero(t.labelled_mask()), picked)
+        assert others.size and not set(t.ids[picked]) & set(t.ids[others])
+    rows = np.arange(3, 40)  # unique ids: the draw of earlier versions
+    np.testing.assert_array_equal(group_sample([f"s{i}" for i in range(50)], rows, 7, np.random.default_rng(2)),
+                                  np.sort(np.random.default_rng(2).choice(rows, 7, replace=False)))

@@ -237,7 +237,8 @@ def loro_table(result: dict) -> pd.DataFrame:
 
 # ------------------------------------------------------------------ experiment 3
 def choose_finetune_labels(table: SpectralTable, n_labels: int, seed: int = 0) -> np.ndarray:
-    """Indices of ``n_labels`` labelled scans chosen uniformly at random (``numpy`` seed)."""
+    """Indices of ``n_labels`` labelled scans chosen uniformly at random (``numpy`` seed); with replicate
+    scans, whole sample ids are drawn (≥ ``n_labels`` scans) so no id is both labelled and evaluated."""
     lab = np.flatnonzero(table.labelled_mask())
     if n_labels < 1:
         raise SocspecInputError(f"n_labels must be ≥ 1, got {n_labels}")
@@ -245,8 +246,9 @@ def choose_finetune_labels(table: SpectralTable, n_labels: int, seed: int = 0) -
         raise SocspecInputError(
             f"n_labels={n_labels} leaves no labelled scan to evaluate on: the file has {lab.size} labelled scans",
             path=table.source, hint=f"use n_labels < {lab.size}")
-    rng = np.random.default_rng(seed)
-    return np.sort(rng.choice(lab, size=n_labels, replace=False))
+    from .splits import group_sample
+
+    return group_sample(table.ids, lab, n_labels, np.random.default_rng(seed))
 
 
 def finetune_new_region(model, table: SpectralTable, *, n_labels: int, seed: int = 0, epochs: int = 25,
@@ -266,8 +268,7 @@ def finetune_new_region(model, table: SpectralTable, *, n_labels: int, seed: int
                                 path=table.source, hint="name its carbon column when reading (read_spectra(carbon_col=...))")
     picked = choose_finetune_labels(table, n_labels, seed)
     lab = table.labelled_mask()
-    eval_mask = lab.copy()
-    eval_mask[picked] = False
+    eval_mask = lab & ~np.isin(table.ids, table.ids[picked])  # no scan of a labelled id is evaluated
     eval_t = table.subset(eval_mask)
     ft = table.copy()
     soc = ft.meta["soc_g_kg"].to_numpy(dtype=np.float64).copy()
@@ -287,7 +288,7 @@ def finetune_new_region(model, table: SpectralTable, *, n_labels: int, seed: int
     tuned = copy.deepcopy(model)
     tuned.finetune(ft, epochs=epochs, lr=lr)
     after = evaluate(tuned)
-    metrics = {"before": before, "after": after, "n_labels": int(n_labels), "n_scans": int(len(table)),
+    metrics = {"before": before, "after": after, "n_labels": len(picked), "n_scans": int(len(table)),
                "n_eval": int(eval_mask.sum()), "seed": int(seed), "epochs": int(epochs), "lr": lr,
                "label_ids": [str(i) for i in table.ids[picked]],
                "note": "fine-tuned on n_labels labelled scans + all scans of the file as reconstruction "

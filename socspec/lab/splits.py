@@ -84,3 +84,19 @@ def group_holdout_mask(groups, labelled, fraction: float, rng: np.random.Generat
         chosen = sub_uniques[_take_groups(rng, sub_codes, len(sub_uniques), need)]
         val |= np.isin(codes, chosen)
     return val
+
+
+def group_sample(groups, rows, n_rows: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted indices out of ``rows``: the rows of whole ids drawn at random until they hold
+    ≥ ``n_rows`` rows, at least one id left out (to evaluate on). With unique ids this is
+    ``np.sort(rng.choice(rows, n_rows, replace=False))``, as before."""
+    groups = np.asarray(groups, dtype=object)
+    rows = np.asarray(rows)
+    codes, uniques = pd.factorize(groups[rows])
+    if len(uniques) == len(rows):
+        return np.sort(rng.choice(rows, n_rows, replace=False))
+    if len(uniques) < 2:
+        raise SocspecInputError(f"all {len(rows)} scans share one sample id ({uniques[0]!r}); none would be left "
+                                "to evaluate on", hint="check the id column (--id-col)")
+    chosen = _take_groups(rng, codes, len(uniques), n_rows)
+    return np.sort(rows[np.isin(codes, chosen)])
