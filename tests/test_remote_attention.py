@@ -110,3 +110,15 @@ def test_argument_errors():
         RelationalGraphAttention(7, 4, 3, heads=0)
     with pytest.raises(ValueError, match="only attention_mechanism"):
         RelationalGraphAttention.from_rgatconv(RGATConv(7, 4, 3, attention_mechanism="within-relation"))
+
+
+def test_bf16_autocast_runs_and_stays_close():
+    # training uses bf16 autocast on CUDA; the CPU autocast exercises the same dtype mixing
+    torch.manual_seed(5)
+    x, ei, et = _graph(f=16)
+    block = RelationalBlock(16, 16, 3, heads=4, dropout=0.0).eval()
+    ref = block(x, ei, et)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = block(x, ei, et)
+    out.float().sum().backward()
+    torch.testing.assert_close(out.float(), ref, atol=0.1, rtol=0.05)

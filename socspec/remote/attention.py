@@ -159,10 +159,12 @@ class RelationalGraphAttention(nn.Module):
         src_rows = src * r + et                                        # row of (src, r) in N·R
         logits = (qn.reshape(n * r, h).index_select(0, dst * r + et)
                   + kn.reshape(n * r, h).index_select(0, src_rows))    # (E, H)
-        alpha = softmax(F.leaky_relu(logits, self.negative_slope), dst, num_nodes=n)
+        # softmax and the edge sum in float32 even under bf16 autocast (CUDA): sums over many
+        # edges lose digits in bf16, and index_add_ needs one dtype on both sides
+        alpha = softmax(F.leaky_relu(logits.float(), self.negative_slope), dst, num_nodes=n)
         if self.training and self.dropout > 0:
             alpha = F.dropout(alpha, p=self.dropout, training=True)
-        out = _EdgeAggregate.apply(xw.reshape(n * r, h, c), alpha, src_rows, dst, n, self.edge_chunk)
+        out = _EdgeAggregate.apply(xw.reshape(n * r, h, c).float(), alpha, src_rows, dst, n, self.edge_chunk)
         out = out.reshape(n, h * c) if self.concat else out.mean(dim=1)
         return out + self.bias if self.bias is not None else out
 

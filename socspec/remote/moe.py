@@ -75,11 +75,12 @@ class SparseMoE(nn.Module):
         top_p, top_i = probs.topk(self.top_k, dim=-1)                             # (B, k)
         gates = top_p / top_p.sum(dim=-1, keepdim=True)
         # 3. each expert runs only on the nodes routed to it
-        fused = z.new_zeros(z.shape[0], self.out_dim)
+        # float32 accumulator: under bf16 autocast experts return bf16 and gates float32
+        fused = z.new_zeros(z.shape[0], self.out_dim, dtype=torch.float32)
         for e, expert in enumerate(self.experts):
             rows, slot = torch.nonzero(top_i == e, as_tuple=True)
             if rows.numel():
-                fused = fused.index_add(0, rows, gates[rows, slot].unsqueeze(-1) * expert(z[rows]))
+                fused = fused.index_add(0, rows, (gates[rows, slot].unsqueeze(-1) * expert(z[rows])).float())
         # 4. load balance
         dispatch = torch.zeros_like(probs).scatter_add_(1, top_i, torch.ones_like(top_p))
         f = dispatch.mean(dim=0) / self.top_k
