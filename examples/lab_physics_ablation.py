@@ -6,8 +6,9 @@
     python examples/lab_physics_ablation.py --unlabeled earthlib --sets limesoda_SSP_460 ...   # with / without
 
 Variants (``--variants``): ``physics:<mixing>[+p][+w]`` (mixing ``linear`` = seed 003 eq. 2 exactly
-or ``hapke``; ``+p`` photometric scale, ``+w`` liquid-water term, ``+pw`` both; ``@synthetic`` after
-the variant uses the synthetic library instead of the default USGS one), ``ann``, ``none``. PLSR
+or ``hapke``; ``+p`` photometric scale, ``+w`` liquid-water term, ``+pw`` both; ``~dark`` f_SOC starts
+near-black instead of 0.5; ``@synthetic`` after the variant uses the synthetic library instead of the
+default USGS one), ``ann``, ``none``. PLSR
 (components by 5-fold CV up to 20, absorbance) and PLSR tuned (SNV / SG first derivative, chosen by
 CV with up to 30 components) run on the same split and inputs every time.
 
@@ -38,16 +39,18 @@ VARIANTS = ["physics:linear", "physics:hapke", "physics:linear+pw", "physics:hap
 
 def variant_params(v: str) -> dict:
     """``physics:hapke+pw@synthetic`` → LabSOCModel keyword arguments."""
-    lib = None
+    lib, init = None, "flat"
     if "@" in v:
         v, lib = v.split("@", 1)
+    if v.endswith("~dark"):  # f_SOC starts near-black instead of 0.5
+        v, init = v[:-len("~dark")], "dark"
     if v in ("ann", "none"):
         return {"decoder": v}
     if not v.startswith("physics:"):
         raise SystemExit(f"unknown variant {v!r}")
     mixing, _, extras = v.split(":", 1)[1].partition("+")
     return {"decoder": "physics", "mixing": mixing, "photometric": "p" in extras, "water": "w" in extras,
-            "endmembers": lib}
+            "endmembers": lib, "f_soc_init": init}
 
 
 def main(argv=None):
@@ -64,6 +67,8 @@ def main(argv=None):
     ap.add_argument("--patience", type=int, default=100)
     ap.add_argument("--step", type=float, default=None, help="model grid step (nm); default: the data's")
     ap.add_argument("--unlabeled", choices=["earthlib"], default=None)
+    ap.add_argument("--unlabeled-n", type=int, default=None,
+                    help="use a random subset of this many earthlib scans (seed 0), to bound the run time")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--plots", type=Path, default=None,
@@ -84,6 +89,8 @@ def main(argv=None):
         from socspec.lab.unlabeled import earthlib_soil_spectra, fill_gaps_like
         unl = earthlib_soil_spectra()
         gaps = unl.detection["water_band_gaps_nm"]
+        if args.unlabeled_n and args.unlabeled_n < len(unl):
+            unl = unl.subset(np.sort(np.random.default_rng(0).choice(len(unl), args.unlabeled_n, replace=False)))
     absorb = lambda x: -np.log10(np.clip(np.asarray(x, np.float64), 1e-6, None))  # noqa: E731
     results: dict = {}
     runs: list = []

@@ -153,6 +153,8 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
     water : bool, default=False
         Physics decoder: a per-scan liquid-water path (Beer–Lambert with liquid water's absorption
         coefficients), so moisture is not pushed into the SOC latent.
+    f_soc_init : {"flat", "dark"}, default="flat"
+        Physics decoder: f_SOC starts at 0.5 (seed 003) or at a near-black ramp (0.04 → 0.14).
     alpha_conversion : bool, default=True
         Mix area fractions α_k = (m̂_k/ρ_k r_k)/Σ_l(m̂_l/ρ_l r_l) (seed 003 eq. 2); False mixes the
         mass fractions directly (the appendix B ablation).
@@ -234,6 +236,7 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
         "mixing": [StrOptions({"linear", "hapke"})],
         "photometric": ["boolean"],
         "water": ["boolean"],
+        "f_soc_init": [StrOptions({"flat", "dark"})],
         "alpha_conversion": ["boolean"],
         "sigma_soc": [Interval(Real, 0, None, closed="neither")],
         "sigma_reflectance": [Interval(Real, 0, None, closed="neither")],
@@ -266,7 +269,7 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
                  ood_false_alarm: float = 0.05, checkpoint_dir=None, checkpoint_every: int = 50,
                  progress: bool = True, n_hidden_layers: int = 2, init_decoder: bool = True,
                  n_threads: int | None = None, mixing: str = "linear", photometric: bool = False,
-                 water: bool = False):
+                 water: bool = False, f_soc_init: str = "flat"):
         self.decoder = decoder
         self.hidden = hidden
         self.n_latent = n_latent
@@ -295,6 +298,7 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
         self.mixing = mixing
         self.photometric = photometric
         self.water = water
+        self.f_soc_init = f_soc_init
 
     # ------------------------------------------------------------------ params
     def _check_params(self):
@@ -366,7 +370,7 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
         self.net_ = build_autoencoder(self.decoder, n_wavelengths, k, int(self.hidden), int(self.n_hidden_layers),
                                       self.endmembers_.spectra, self.endmembers_.rho_r, self.alpha_conversion,
                                       mixing=self.mixing, photometric=bool(self.photometric), water=bool(self.water),
-                                      wavelength_nm=self.wavelength_nm_)
+                                      wavelength_nm=self.wavelength_nm_, f_soc_init=self.f_soc_init)
         self.net_.to(self.device_)
         return self.net_
 

@@ -136,16 +136,19 @@ class PhysicsDecoder(nn.Module):
 
     * f_k (K−1, M) mineral spectra and ρ_k r_k (K−1,) in mg m⁻² are fixed buffers (library resampled
       to the model grid); index 0 (``SOC_INDEX``) is SOC.
-    * f_SOC(λ) = sigmoid(θ_λ) (linear) or REFF(sigmoid(θ_λ)) (hapke: θ is the albedo logit), θ
-      initialised so that f_SOC = 0.5 and always inside [0, 1] (sigmoid rather than clamp so the
-      gradient never dies at the bounds).
+    * f_SOC(λ) = sigmoid(θ_λ) (linear) or REFF(sigmoid(θ_λ)) (hapke: θ is the albedo logit), always
+      inside [0, 1] (sigmoid rather than clamp so the gradient never dies at the bounds). θ starts
+      at f_SOC = 0.5 (``f_soc_init="flat"``, seed 003) or at a near-black ramp 0.04 → 0.14 from
+      350 to 2500 nm (``"dark"``: humified organic matter; SOC is a few % of the mass, so f_SOC
+      gets little gradient and moves slowly from wherever it starts).
     * (ρ r)_SOC = exp(φ), φ initialised at log(mean ρ_k r_k of the minerals) → always positive.
     * ``alpha_conversion=False`` is appendix B's ablation: all ρ r → 1, i.e. α = m̂.
     * ``wavelength_nm`` (M,) is needed only for the water term.
     """
 
     def __init__(self, mineral_spectra: np.ndarray, mineral_rho_r: np.ndarray, alpha_conversion: bool = True,
-                 mixing: str = "linear", photometric: bool = False, water: bool = False, wavelength_nm=None):
+                 mixing: str = "linear", photometric: bool = False, water: bool = False, wavelength_nm=None,
+                 f_soc_init: str = "flat"):
         super().__init__()
         from .mixing import MIXING, hapke_albedo, water_absorption_per_cm
         f = np.asarray(mineral_spectra, dtype=np.float32)
@@ -167,12 +170,18 @@ class PhysicsDecoder(nn.Module):
         self.n_extra = int(self.photometric) + int(self.water)
         self.register_buffer("f_minerals", torch.as_tensor(f))
         self.register_buffer("rho_r_minerals", torch.as_tensor(rr, dtype=torch.float32))
+        if f_soc_init == "flat":  # seed 003: f_SOC = 0.5 everywhere
+            f0 = np.full(f.shape[1], 0.5)
+        elif f_soc_init == "dark":  # humified organic matter is near-black, slowly rising with λ
+            if wavelength_nm is None or np.asarray(wavelength_nm).shape != (f.shape[1],):
+                raise ValueError(f"f_soc_init='dark' needs wavelength_nm of shape ({f.shape[1]},)")
+            f0 = 0.04 + 0.10 * np.clip((np.asarray(wavelength_nm, np.float64) - 350.0) / 2150.0, 0.0, 1.0)
+        else:
+            raise ValueError(f"f_soc_init must be 'flat' or 'dark', got {f_soc_init!r}")
         if mixing == "hapke":
             self.register_buffer("w_minerals", torch.as_tensor(hapke_albedo(f.astype(np.float64)), dtype=torch.float32))
-            w0 = float(hapke_albedo(np.float64(0.5)))
-            self.f_soc_logit = nn.Parameter(torch.full((f.shape[1],), float(np.log(w0 / (1 - w0)))))
-        else:
-            self.f_soc_logit = nn.Parameter(torch.zeros(f.shape[1]))
+            f0 = hapke_albedo(f0)  # θ is the albedo logit in intimate mixing
+        self.f_soc_logit = nn.Parameter(torch.as_tensor(np.log(f0 / (1 - f0)), dtype=torch.float32))
         if self.water:
             kappa_per_um = water_absorption_per_cm(wavelength_nm) / 1e4
             self.register_buffer("water_k2_per_um", torch.as_tensor(2.0 * kappa_per_um, dtype=torch.float32))
@@ -281,7 +290,7 @@ class LabAutoencoder(nn.Module):
 def build_autoencoder(decoder: str, n_wavelengths: int, n_latent: int, hidden: int = 512,
                       n_hidden_layers: int = 2, mineral_spectra=None, mineral_rho_r=None,
                       alpha_conversion: bool = True, mixing: str = "linear", photometric: bool = False,
-                      water: bool = False, wavelength_nm=None) -> LabAutoencoder:
+                      water: bool = False, wavelength_nm=None, f_soc_init: str = "flat") -> LabAutoencoder:
     """Encoder + decoder; ``mixing``/``photometric``/``water`` configure the physics decoder only."""
     n_extra = int(photometric) + int(water) if decoder == "physics" else 0
     enc = Encoder(n_wavelengths, n_latent, hidden, n_hidden_layers, n_extra=n_extra)
@@ -293,7 +302,7 @@ def build_autoencoder(decoder: str, n_wavelengths: int, n_latent: int, hidden: i
         if mineral_spectra is None or mineral_spectra.shape[0] != n_latent - 1:
             raise ValueError("physics decoder needs K-1 mineral spectra (K = minerals + SOC)")
         dec = PhysicsDecoder(mineral_spectra, mineral_rho_r, alpha_conversion, mixing, photometric, water,
-                             wavelength_nm)
+                             wavelength_nm, f_soc_init)
     else:
         raise ValueError(f"decoder must be 'none', 'ann' or 'physics', got {decoder!r}")
     return LabAutoencoder(enc, dec)
