@@ -6,7 +6,7 @@ Contract (every reader returns it, every model and writer takes it):
 * ``values`` — float32, shape (n, m); reflectance as a fraction 0–1 or absorbance log10(1/R).
 * ``kind`` — ``"reflectance"`` or ``"absorbance"``.
 * ``meta`` — pandas DataFrame with n rows. Reserved column names (all optional):
-  ``id`` (str, unique), ``soc_g_kg`` (float, canonical unit, see :mod:`socspec.units`),
+  ``id`` (str; replicate scans of one sample share it), ``soc_g_kg`` (float, canonical unit, see :mod:`socspec.units`),
   ``region`` (str), ``lat``/``lon`` (degrees), ``date``; any other columns are kept as read.
 * ``source`` — where the table came from (a path), used in error messages.
 * ``detection`` — what the reader detected (layout, units, column roles), for ``socspec inspect``.
