@@ -194,7 +194,7 @@ def finetune_lab(
 ) -> None:
     """Fine-tune a lab model on N labelled scans of a new region plus all its scans (experiment 3)."""
     from socspec.io import read_spectra
-    from socspec.lab.experiments import finetune_run
+    from socspec.lab.workflow import finetune_run
 
     table = read_spectra(new, **read_kwargs(**locals()))  # unlabelled rows welcome
     with flag_names(n_labels="--labels"):

@@ -36,7 +36,7 @@ import scipy.sparse
 from scipy.signal import savgol_filter
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.pipeline import Pipeline
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .errors import SocspecInputError
 from .spectra import REFLECTANCE_FLOOR, SpectralTable, absorbance_to_reflectance, reflectance_to_absorbance
@@ -324,7 +324,7 @@ def _uniform_step(wl: np.ndarray, path=None) -> float:
 def _savgol_array(x, window_length, polyorder, deriv, delta_nm):
     x = np.asarray(x, dtype=np.float64)
     if window_length > x.shape[1]:
-        raise ValueError(f"window_length {window_length} exceeds the {x.shape[1]} wavelengths")
+        raise ValueError(f"window_length {window_length} needs as many wavelengths, got n_features = {x.shape[1]}")
     # mode="interp" fits the polynomial to the edge windows (no padding artefacts).
     return savgol_filter(x, window_length, polyorder, deriv=deriv, delta=delta_nm, axis=1, mode="interp")
 
@@ -464,7 +464,25 @@ def _is_table(X) -> bool:
 
 
 class _SpectralTransformer(TransformerMixin, BaseEstimator):
-    """Base: numpy (n, m) in → numpy out; SpectralTable in → SpectralTable out."""
+    """Base: numpy (n, m) in → numpy out; SpectralTable in → SpectralTable out.
+
+    numpy input is checked by scikit-learn's ``validate_data`` (2-D, numeric, dense; NaN allowed —
+    a missing channel stays missing); a fitted transformer refuses another number of columns.
+    The per-spectrum transformers (ToAbsorbance, ToReflectance, SavitzkyGolay, SNV) learn nothing
+    and may transform without ``fit`` (tag ``requires_fit=False``)."""
+
+    _stateless = True
+    _allow_nan = True
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = self._allow_nan
+        tags.requires_fit = not self._stateless
+        return tags
+
+    def _validate(self, X, reset: bool):
+        return validate_data(self, X, reset=reset, dtype=[np.float64, np.float32],
+                             ensure_all_finite="allow-nan" if self._allow_nan else True)
 
     def output_wavelength_nm(self, wavelength_nm):
         """Grid produced from input grid ``wavelength_nm`` (unchanged unless overridden)."""
@@ -475,10 +493,7 @@ class _SpectralTransformer(TransformerMixin, BaseEstimator):
             self.n_features_in_ = X.n_wavelengths
             self.wavelength_nm_out_ = X.wavelength_nm
         else:
-            X = np.asarray(X)
-            if X.ndim != 2:
-                raise ValueError(f"X must be 2-D (n_samples, n_wavelengths), got shape {X.shape}")
-            self.n_features_in_ = X.shape[1]
+            self._validate(X, reset=True)
             wl = getattr(self, "wavelength_nm", None)
             self.wavelength_nm_out_ = self.output_wavelength_nm(wl) if wl is not None else None
         return self
@@ -493,6 +508,8 @@ class _SpectralTransformer(TransformerMixin, BaseEstimator):
 class Trim(_SpectralTransformer):
     """Keep columns with wl_min_nm ≤ λ ≤ wl_max_nm. ``wavelength_nm`` (m,): the input grid
     (not needed when X is a SpectralTable). Learned: ``mask_`` (m,), ``wavelength_nm_out_``."""
+
+    _stateless = False
 
     def __init__(self, wavelength_nm=None, wl_min_nm=DEFAULT_WL_MIN_NM, wl_max_nm=DEFAULT_WL_MAX_NM):
         self.wavelength_nm = wavelength_nm
@@ -527,12 +544,14 @@ class Trim(_SpectralTransformer):
         self._check_width(X)
         if _is_table(X):
             return trim(X, self.wl_min_nm, self.wl_max_nm)
-        return np.asarray(X)[:, self.mask_]
+        return self._validate(X, reset=False)[:, self.mask_]
 
 
 class Resample(_SpectralTransformer):
     """Resample columns from grid ``wavelength_nm`` to ``target_wavelength_nm`` (nm), optional
     Gaussian ``target_fwhm_nm``; see :func:`resample_values`. Learned: ``wavelength_nm_out_``."""
+
+    _stateless = False
 
     def __init__(self, wavelength_nm=None, target_wavelength_nm=None, target_fwhm_nm=None, method="auto"):
         self.wavelength_nm = wavelength_nm
@@ -578,7 +597,7 @@ class ToAbsorbance(_SpectralTransformer):
     def transform(self, X):
         if _is_table(X):
             return X.as_absorbance()
-        return reflectance_to_absorbance(X, self.floor)
+        return reflectance_to_absorbance(self._validate(X, reset=False), self.floor)
 
     def inverse_transform(self, X):
         return absorbance_to_reflectance(X)
@@ -590,7 +609,7 @@ class ToReflectance(_SpectralTransformer):
     def transform(self, X):
         if _is_table(X):
             return X.as_reflectance()
-        return absorbance_to_reflectance(X)
+        return absorbance_to_reflectance(self._validate(X, reset=False))
 
     def inverse_transform(self, X):
         return reflectance_to_absorbance(X)
@@ -598,7 +617,10 @@ class ToReflectance(_SpectralTransformer):
 
 class SavitzkyGolay(_SpectralTransformer):
     """Savitzky–Golay filter along wavelength (scipy.signal.savgol_filter, mode='interp').
-    ``delta_nm``: grid step for derivatives per nm (taken from the table when X is one)."""
+    ``delta_nm``: grid step for derivatives per nm (taken from the table when X is one).
+    NaN is refused: the local polynomial fits cannot skip a missing channel."""
+
+    _allow_nan = False
 
     def __init__(self, window_length=11, polyorder=2, deriv=0, delta_nm=1.0):
         self.window_length = window_length
@@ -609,7 +631,8 @@ class SavitzkyGolay(_SpectralTransformer):
     def transform(self, X):
         if _is_table(X):
             return savgol(X, self.window_length, self.polyorder, self.deriv)
-        return _savgol_array(X, self.window_length, self.polyorder, self.deriv, self.delta_nm)
+        return _savgol_array(self._validate(X, reset=False), self.window_length, self.polyorder, self.deriv,
+                             self.delta_nm)
 
 
 class SNV(_SpectralTransformer):
@@ -618,7 +641,7 @@ class SNV(_SpectralTransformer):
     def transform(self, X):
         if _is_table(X):
             return snv(X)
-        return _snv_array(X)
+        return _snv_array(self._validate(X, reset=False))
 
 
 def make_spectral_pipeline(wavelength_nm, *steps, memory=None) -> Pipeline:

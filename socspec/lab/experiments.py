@@ -295,35 +295,3 @@ def finetune_new_region(model, table: SpectralTable, *, n_labels: int, seed: int
                        "targets; before/after measured on the remaining labelled scans"}
     return tuned, metrics
 
-
-def finetune_run(model_dir, table: SpectralTable, out_dir, *, n_labels: int, seed: int = 0, epochs: int = 25,
-                 lr: float | None = None, force: bool = False, progress: bool = True) -> dict:
-    """Experiment 3 as a run: load the lab model of ``model_dir`` (a fit-lab run directory or its
-    ``model/``), :func:`finetune_new_region` on ``table`` and write into ``out_dir`` (refused when
-    it exists and is not empty, unless ``force``): ``model/`` (the fine-tuned artifact),
-    ``metrics.json`` (``{"finetune": metrics}``) and ``predictions.csv`` (every scan of ``table``).
-    Returns the metrics dict (before/after, n_labels, n_scans, n_eval, …, base_model, source).
-    ``out_dir`` is a :class:`socspec.runs.RunDir` (locked; ``force`` replaces it whole; a failed
-    run leaves nothing behind)."""
-    from ..runs import RunDir
-
-    with RunDir(out_dir, force=force) as run:
-        return _finetune_into(model_dir, table, run.path, n_labels=n_labels, seed=seed, epochs=epochs, lr=lr,
-                              progress=progress)
-
-
-def _finetune_into(model_dir, table, out, *, n_labels, seed, epochs, lr, progress) -> dict:
-    from ..outputs import atomic_path, write_json
-    from .workflow import load_lab_model
-
-    model = load_lab_model(model_dir)
-    model.progress = progress
-    tuned, metrics = finetune_new_region(model, table, n_labels=n_labels, seed=seed, epochs=epochs, lr=lr)
-    metrics["base_model"] = str(model_dir)
-    metrics["source"] = table.source
-    tuned.save(out / "model")
-    write_json(out / "metrics.json", {"finetune": metrics})
-    frame = tuned.predict_frame(table)
-    with atomic_path(out / "predictions.csv") as tmp:
-        frame.to_csv(tmp, index=False)
-    return metrics

@@ -13,11 +13,12 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.cross_decomposition import PLSRegression
 from sklearn.model_selection import KFold, cross_val_score
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 PRETREATMENTS = ("snv", "sg1", "snv_sg1")
 
 
-class PLSBaseline(BaseEstimator, RegressorMixin):
+class PLSBaseline(RegressorMixin, BaseEstimator):
     """PLSR with CV-chosen components. X: absorbance (n, M); y: SOC g/kg (n,).
 
     Attributes: ``n_components_``, ``cv_rmse_`` (per candidate), ``pls_`` (fitted PLSRegression).
@@ -29,8 +30,7 @@ class PLSBaseline(BaseEstimator, RegressorMixin):
         self.seed = seed
 
     def fit(self, X, y):
-        X = np.asarray(X, dtype=np.float64)
-        y = np.asarray(y, dtype=np.float64)
+        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
         n_folds = max(2, min(self.cv, len(y)))
         max_c = int(max(1, min(self.max_components, X.shape[1], len(y) - len(y) // n_folds - 1)))
         folds = KFold(n_splits=n_folds, shuffle=True, random_state=self.seed)
@@ -44,7 +44,9 @@ class PLSBaseline(BaseEstimator, RegressorMixin):
         return self
 
     def predict(self, X) -> np.ndarray:
-        return np.asarray(self.pls_.predict(np.asarray(X, dtype=np.float64))).reshape(-1)
+        check_is_fitted(self, "pls_")
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return np.asarray(self.pls_.predict(X)).reshape(-1)
 
 
 def snv(x: np.ndarray) -> np.ndarray:
@@ -66,7 +68,7 @@ def pretreat(x: np.ndarray, how: str, window: int) -> np.ndarray:
     return x
 
 
-class PLSTuned(BaseEstimator, RegressorMixin):
+class PLSTuned(RegressorMixin, BaseEstimator):
     """PLSR with the pre-treatment (``PRETREATMENTS``) and the number of components (1..
     ``max_components``) chosen together by k-fold CV RMSE on the training rows.
 
@@ -96,8 +98,7 @@ class PLSTuned(BaseEstimator, RegressorMixin):
         return ((x - x_mean) @ pls.x_rotations_[:, :c] @ pls.y_loadings_[:, :c].T).reshape(-1) + y_mean
 
     def fit(self, X, y):
-        X = np.asarray(X, dtype=np.float64)
-        y = np.asarray(y, dtype=np.float64).reshape(-1)
+        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
         w = int(round(self.window_nm / float(self.step_nm)))
         self.window_ = w + 1 - w % 2
         n_folds = max(2, min(self.cv, len(y)))
@@ -122,5 +123,6 @@ class PLSTuned(BaseEstimator, RegressorMixin):
         return self
 
     def predict(self, X) -> np.ndarray:
-        x = pretreat(np.asarray(X, dtype=np.float64), self.pretreatment_, self.window_)
+        check_is_fitted(self, "pls_")
+        x = pretreat(validate_data(self, X, dtype=np.float64, reset=False), self.pretreatment_, self.window_)
         return np.asarray(self.pls_.predict(x)).reshape(-1)
