@@ -94,7 +94,9 @@ def calibration_warning(cal: dict, what: str = "OOD threshold") -> str | None:
         return None
     return (f"{what}: only {cal['n_calibration']} held-out calibration scans, so the asked false-alarm rate "
             f"{cal['false_alarm']:.0%} cannot be guaranteed (needs ≥ {cal['n_needed']}); the threshold is the "
-            f"largest calibration score, which promises at most {cal['false_alarm_achievable']:.1%} false alarms")
+            f"largest calibration score, which promises at most {cal['false_alarm_achievable']:.1%} false alarms"
+            + ("" if "out-of-fold" in str(cal.get("scores", "")) else
+               " (--ood-calibration cv adds out-of-fold scores of every training scan)"))
 
 
 # ---------------------------------------------------------------- PCA Q residual

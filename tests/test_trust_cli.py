@@ -160,6 +160,20 @@ def test_5_small_library_gets_a_finite_threshold_and_says_what_it_promises(files
     assert (df["ood_flag"] == (df["ood_score"] > df["ood_threshold"])).all()
 
 
+def test_5_out_of_fold_calibration_reaches_the_rate_on_a_small_library(tmp_path):
+    small = tmp_path / "small.csv"
+    write_spectra(simulate_lab_spectra(n=20, regions=2, seed=5, wavelength_nm=WL), small)
+    out = tmp_path / "run_cv"
+    res = _ok(runner.invoke(app, ["fit-lab", str(small), "--out", str(out), "--ood-calibration", "cv", *FIT]))
+    assert "warning: OOD threshold" not in res.output
+    cal = json.loads((out / "metrics.json").read_text())["ood"]["calibration"]
+    # 1 held-in + 11 out-of-fold (5 refits on the 11 training scans) + 8 test = 20 ≥ 19
+    assert cal["n_calibration"] == 20 and cal["reached"] is True and cal["false_alarm_achievable"] == 0.05
+    assert cal["scores"] == "held-in scans + out-of-fold training scans (5 refits) + test scans"
+    res = runner.invoke(app, ["fit-lab", str(small), "--out", str(tmp_path / "x"), "--ood-calibration", "loo", *FIT])
+    _refused(res, "--ood-calibration")
+
+
 def test_5_enough_scans_reach_the_asked_rate(run):
     m = json.loads((run / "metrics.json").read_text())
     cal = m["ood"]["calibration"]

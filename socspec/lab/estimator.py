@@ -185,6 +185,13 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
         Seed of the validation split, the weight initialisation and the mini-batch order.
     ood_false_alarm : float, default=0.05
         Nominal false-alarm rate α of the conformal OOD thresholds, in (0, 1).
+    ood_calibration : {"split", "cv"}, default="split"
+        Which held-out scores calibrate the OOD thresholds. ``split``: the held-in scans (cheap;
+        needs ≥ (1 − α)/α of them to promise α, see :func:`socspec.ood.conformal_calibration`).
+        ``cv``: also out-of-fold scores of every training scan from 5 short refits (grouped by
+        sample id, each trained for the final model's best number of epochs) — 5 extra trainings,
+        so that small libraries reach α; refits see less data, so their scores err high
+        (fewer false alarms than α, not more).
     checkpoint_dir : str, path or None, default=None
         Where training checkpoints are written (and read from with ``fit(..., resume=True)``).
     checkpoint_every : int, default=50
@@ -258,6 +265,7 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
         "n_hidden_layers": [Interval(Integral, 1, None, closed="left")],
         "init_decoder": ["boolean"],
         "n_threads": [Interval(Integral, 1, None, closed="left"), None],
+        "ood_calibration": [StrOptions({"split", "cv"})],
     }
 
     def __init__(self, decoder: str = "physics", hidden: int = 512, n_latent: int | None = None,
@@ -269,7 +277,7 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
                  ood_false_alarm: float = 0.05, checkpoint_dir=None, checkpoint_every: int = 50,
                  progress: bool = True, n_hidden_layers: int = 2, init_decoder: bool = True,
                  n_threads: int | None = None, mixing: str = "linear", photometric: bool = False,
-                 water: bool = False, f_soc_init: str = "flat"):
+                 water: bool = False, ood_calibration: str = "split", f_soc_init: str = "flat"):
         self.decoder = decoder
         self.hidden = hidden
         self.n_latent = n_latent
@@ -299,6 +307,7 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
         self.photometric = photometric
         self.water = water
         self.f_soc_init = f_soc_init
+        self.ood_calibration = ood_calibration
 
     # ------------------------------------------------------------------ params
     def _check_params(self):
@@ -404,6 +413,7 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
             groups = np.concatenate([groups, np.array([f"unlabeled:{i}" for i in unlabeled.ids], dtype=object)])
         val = group_holdout_mask(groups, lab, self.val_fraction, rng)
         self.val_index_ = np.flatnonzero(val)
+        self._sample_groups = groups  # out-of-fold OOD calibration keeps replicate scans together
         return LabTrainingData(x, soc, val)
 
     def initialise_network(self, data: LabTrainingData) -> None:
@@ -446,11 +456,53 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
         val, x = data.validation, data.reflectance
         self._calibrate_ood(x[val] if val.any() else x[~val], x[~val],
                             source="held-in scans" if val.any() else "training scans (in-sample)")
+        if self.ood_calibration == "cv":
+            self._add_out_of_fold_calibration(data)
         return self
+
+    def _add_out_of_fold_calibration(self, data: LabTrainingData, n_folds: int = 5):
+        """``ood_calibration="cv"``: out-of-fold reconstruction RMSE and PCA Q of every training row.
+        Each fold refits a clone of this model (same parameters, ``best_epoch_ + 1`` epochs, no
+        early stopping, no checkpoints) on the other folds' rows; folds keep sample ids whole.
+        The scores join the held-in scores in both thresholds."""
+        from sklearn.base import clone
+        from sklearn.model_selection import GroupKFold
+
+        from ..ood import PCAQResidual
+        tr = np.flatnonzero(~data.validation)
+        groups = getattr(self, "_sample_groups", None)
+        groups = np.arange(len(data))[tr] if groups is None or len(groups) != len(data) else np.asarray(groups)[tr]
+        k = min(n_folds, len(np.unique(groups)))
+        if k < 2:
+            return
+        epochs = max(1, int(self.best_epoch_) + 1)
+        rec, q = np.full(tr.size, np.nan), np.full(tr.size, np.nan)
+        order = np.random.default_rng(int(self.seed)).permutation(tr.size)  # GroupKFold is not seeded
+        for fit_pos, out_pos in GroupKFold(n_splits=k).split(order, groups=groups[order]):
+            fit_rows, out_pos = tr[order[fit_pos]], order[out_pos]
+            out_rows = tr[out_pos]
+            m = clone(self).set_params(epochs=epochs, patience=None, checkpoint_dir=None, progress=False,
+                                       ood_calibration="split")
+            m.device_, m.wavelength_nm_, m.preprocessor_ = self.device_, self.wavelength_nm_, self.preprocessor_
+            m.endmembers = self.endmembers_
+            m.build_network(data.reflectance.shape[1])
+            m.train(LabTrainingData(data.reflectance[fit_rows], data.soc_g_kg[fit_rows],
+                                    np.zeros(fit_rows.size, dtype=bool)))
+            x_out = data.reflectance[out_rows]
+            if self.decoder != "none":
+                rec[out_pos] = per_spectrum_rmse(x_out, m.reconstruct_inputs(x_out))
+            pca = PCAQResidual(false_alarm=self.ood_false_alarm).fit(reflectance_to_absorbance(data.reflectance[fit_rows]))
+            q[out_pos] = pca.score(reflectance_to_absorbance(x_out))
+        if self.decoder != "none":
+            self.val_scores_ = np.concatenate([self.val_scores_, rec])
+        self.pca_q_.calibrate(np.concatenate([self.pca_q_.calib_scores_, q]))
+        self._ood_source += f" + out-of-fold training scans ({k} refits)"
+        self._set_ood_threshold(self.val_scores_, self._ood_source)
 
     # settings that do not change what is trained, so a checkpoint may be resumed under other values
     _RESUME_FREE_PARAMS = ("epochs", "patience", "device", "progress", "checkpoint_dir", "checkpoint_every",
-                           "ood_false_alarm", "n_threads", "endmembers", "wl_min_nm", "wl_max_nm", "step_nm")
+                           "ood_false_alarm", "ood_calibration", "n_threads", "endmembers", "wl_min_nm",
+                           "wl_max_nm", "step_nm")
 
     def run_identity(self, data: LabTrainingData) -> dict:
         """What a checkpoint must match to be resumed (:func:`socspec.runs.run_identity`): the training
@@ -492,6 +544,8 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
 
     def _set_ood_threshold(self, scores, source: str):
         from ..ood import conformal_calibration
+        if getattr(self.pca_q_, "calibration_", None) is not None:
+            self.pca_q_.calibration_["scores"] = source
         if self.decoder == "none":  # no reconstruction → no score and no threshold (PCA Q only)
             self.ood_threshold_, self.ood_calibration_ = float("nan"), None
             return
