@@ -1,11 +1,16 @@
 """socspec — soil organic carbon from spectra (lab Vis-NIR and remote sensing)."""
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
+
 from .errors import OutputExistsError, SocspecInputError
 from .spectra import SpectralTable
 from .units import CANONICAL_SOC_UNIT, convert_soc
 
-__version__ = "0.1.0"
+try:  # the one place the version is written is pyproject.toml
+    __version__ = version("socspec")
+except PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "SpectralTable", "SocspecInputError", "OutputExistsError", "CANONICAL_SOC_UNIT", "convert_soc",
