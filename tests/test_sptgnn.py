@@ -159,3 +159,12 @@ def test_resume_from_checkpoint_continues_the_same_run(split, tmp_path):
     assert res.histories_[0]["resumed_from"] == 3 and res.histories_[0]["epochs_run"] == 6
     for a, b in zip(ref.members_[0].state_dict().values(), res.members_[0].state_dict().values()):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_training_on_k_hop_batches(split):
+    """Above full_graph_max_nodes training runs on spatially ordered k-hop seed batches."""
+    train, test = split
+    kw = dict(FAST, n_members=1, epochs=2, images=False)
+    est = SpTGNNRegressor(**dict(kw, full_graph_max_nodes=40, batch_size=16)).fit(train)
+    mean, std = est.predict(test)
+    assert np.isfinite(mean).all() and (std > 0).all() and est.histories_[0]["epochs_run"] == 2

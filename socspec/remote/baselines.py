@@ -267,6 +267,9 @@ def cross_validate(model, X: pd.DataFrame, y, folds, *, lat_deg=None, lon_deg=No
         pred[te] = out
         fold = {"fold": k, "n_train": int(tr.size), "n_test": int(te.size),
                 "r2": M.r2(y[te], out), "rmse": M.rmse(y[te], out), "mae": M.mae(y[te], out)}
+        if std is not None:  # a model with predictive sd: its calibration per fold too
+            fold["ece"] = M.regression_ece(y[te], out, std[te])
+            fold["coverage_90"] = M.interval_coverage(y[te], out, std[te], 0.9)
         per_fold.append(fold)
         if progress is not None:
             progress.update(1)

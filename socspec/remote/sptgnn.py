@@ -198,7 +198,7 @@ class SpTGNNRegressor(BaseEstimator):
                  max_elevation_diff_m: float = 50.0, backbone: str = "tiny",
                  backbone_ckpt=None, freeze_backbone: bool | None = None,
                  calibration_fraction: float = 0.15, calibration_block_deg: float = 1.0,
-                 full_graph_max_nodes: int = 30000, batch_size: int = 2048, device: str = "auto",
+                 full_graph_max_nodes: int = 100_000, batch_size: int = 2048, device: str = "auto",
                  checkpoint_dir=None, resume: bool = False, progress: bool = False,
                  random_state: int = 0):
         self.features = features
