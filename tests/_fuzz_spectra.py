@@ -13,6 +13,7 @@ accepted file must give the same counts, range and kind through ``socspec inspec
 """
 from __future__ import annotations
 
+import gzip
 import json
 import warnings
 from pathlib import Path
@@ -81,7 +82,8 @@ def spectra_files(draw):
     rows = [(row + [c[1][r] for c in meta_cols]) if after else ([c[1][r] for c in meta_cols] + row)
             for r, row in enumerate(cells)]
     if draw(st.integers(0, 9)) == 0:  # ASD ViewSpec export: wavelengths down, one column per sample
-        names = [draw(st.sampled_from(["Wavelength", "wl", "nm"]))] + [f"s{i % 3 if not clean else i}" for i in range(n)]
+        first = draw(st.sampled_from(["Wavelength", "wl", "nm"]))
+        names = [first] + [f"s{i % 3 if not clean else i}" for i in range(n)]
         rows = [[h] + [cells[r][j] for r in range(n)] for j, h in enumerate(headers)]
     sep = draw(st.sampled_from(SEPARATORS + ((" ",) if not clean else ())))
     if sep == ";" and draw(st.booleans()):
@@ -100,8 +102,6 @@ def spectra_files(draw):
     data = text.encode(encoding, errors="replace")
     suffix = draw(st.sampled_from([".csv", ".csv", ".tsv", ".txt", ".csv.gz"]))
     if suffix.endswith(".gz"):
-        import gzip
-
         data = gzip.compress(data, mtime=0)
     options = draw(st.fixed_dictionaries({}, optional={
         "drop_bad_rows": st.booleans(), "kind": st.sampled_from(["reflectance", "absorbance"]),
