@@ -124,11 +124,11 @@ def check_file(path: Path, options: dict):
     """Read ``path``; return ('accepted', None) | ('refused', first words of the message).
     Raises AssertionError when an accepted file does not round-trip through `socspec inspect --json`,
     and lets any exception other than SocspecInputError through."""
-    from socspec_cli.main import app
     from typer.testing import CliRunner
 
     from socspec.errors import SocspecInputError
     from socspec.io import read_spectra
+    from socspec_cli.main import app
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
