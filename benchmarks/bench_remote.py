@@ -82,8 +82,8 @@ def bench_xgb_threads(sizes):
     for n in sizes:
         c = simulate_corpus(n=n, seed=0, chips=False)
         X, y = c.feature_frame(), c.soc_g_kg
-        t1, _ = _t(lambda: XGBoostBaseline(n_jobs=1).fit(X, y), 2)
-        t2, _ = _t(lambda: XGBoostBaseline(n_jobs=2).fit(X, y), 2)
+        t1, _ = _t(lambda X=X, y=y: XGBoostBaseline(n_jobs=1).fit(X, y), 2)  # bind this size's data
+        t2, _ = _t(lambda X=X, y=y: XGBoostBaseline(n_jobs=2).fit(X, y), 2)
         rows.append({"n": n, "one_thread_s": t1, "two_threads_s": t2, "ratio_1_over_2": t1 / t2})
     return rows
 

@@ -44,7 +44,7 @@ def user_errors(func):
             fail(f"{exc.filename or exc}: is a directory, not a file")
         except KeyboardInterrupt:
             typer.secho("interrupted", err=True)
-            raise typer.Exit(130)
+            raise typer.Exit(130) from None
 
     return wrapper
 

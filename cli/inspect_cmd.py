@@ -9,9 +9,23 @@ from typing import Annotated
 import typer
 
 from socspec_cli._common import user_errors
-from socspec_cli._read_options import (AverageReplicatesOpt, CarbonColOpt, CarbonUnitOpt, DateColOpt,
-                                       DropBadRowsOpt, IdColOpt, KindOpt, LatColOpt, LonColOpt, PercentOpt,
-                                       RegionColOpt, SepOpt, UniqueIdsOpt, WavelengthUnitOpt, read_kwargs)
+from socspec_cli._read_options import (
+    AverageReplicatesOpt,
+    CarbonColOpt,
+    CarbonUnitOpt,
+    DateColOpt,
+    DropBadRowsOpt,
+    IdColOpt,
+    KindOpt,
+    LatColOpt,
+    LonColOpt,
+    PercentOpt,
+    RegionColOpt,
+    SepOpt,
+    UniqueIdsOpt,
+    WavelengthUnitOpt,
+    read_kwargs,
+)
 
 
 def _fmt(x) -> str:
@@ -52,7 +66,8 @@ def format_summary(s: dict) -> str:
         lines.append(f"  because:     {s['kind_source']}")
     if s.get("percent_source") and s["kind"] == "reflectance":
         lines.append(f"  percent:     {s['percent_source']}")
-    lines.append(f"values:        {_fmt(s['value_min'])} – {_fmt(s['value_max'])} " + ("(after % → fraction)" if s["percent"] else "(as read)"))
+    lines.append(f"values:        {_fmt(s['value_min'])} – {_fmt(s['value_max'])} "
+                 + ("(after % → fraction)" if s["percent"] else "(as read)"))
     if s.get("carbon_column"):
         lines.append(f"carbon:        {s['carbon_column']!r} — {s.get('carbon_basis')}, unit {s['carbon_unit']} "
                      f"({s.get('carbon_unit_source')}); {s['n_labelled']} of {s['n_samples']} rows labelled, "

@@ -7,9 +7,22 @@ from typing import Annotated, List, Optional
 import typer
 
 from ._common import carbon_line, echo, flag_names, is_tty, note, parse_int_list, user_errors
-from ._read_options import (AverageReplicatesOpt, CarbonColOpt, CarbonUnitOpt, DateColOpt, DropBadRowsOpt, IdColOpt,
-                            KindOpt, LatColOpt, LonColOpt, PercentOpt, SepOpt, UniqueIdsOpt, WavelengthUnitOpt,
-                            read_kwargs)
+from ._read_options import (
+    AverageReplicatesOpt,
+    CarbonColOpt,
+    CarbonUnitOpt,
+    DateColOpt,
+    DropBadRowsOpt,
+    IdColOpt,
+    KindOpt,
+    LatColOpt,
+    LonColOpt,
+    PercentOpt,
+    SepOpt,
+    UniqueIdsOpt,
+    WavelengthUnitOpt,
+    read_kwargs,
+)
 
 ModelDirArg = Annotated[Path, typer.Argument(help="fit-lab --out directory (or its model/ artifact)")]
 ForceOpt = Annotated[bool, typer.Option("--force", help="write into an existing non-empty --out")]
@@ -29,7 +42,8 @@ def fit_lab(
         "--unlabeled", help="extra unlabelled scans (reconstruction term only); 'earthlib' = earthlib's 4,168 "
         "ICRAF-ISRIC soil spectra (model grid: 10 nm on the common window, water-band gaps interpolated)")] = None,
     split: Annotated[str, typer.Option("--split", help="random (train/test) — see also --cv region")] = "random",
-    test_size: Annotated[float, typer.Option("--test-size", help="fraction of labelled scans held out for testing")] = 0.4,
+    test_size: Annotated[float, typer.Option(
+        "--test-size", help="fraction of labelled scans held out for testing")] = 0.4,
     seed: Annotated[int, typer.Option("--seed", help="split + model seed")] = 0,
     seeds: Annotated[Optional[List[str]], typer.Option(
         "--seeds", help="several seeds, mean ± sd reported: --seeds 0,1,2,3 (or --seeds 0 --seeds 1 …)")] = None,
@@ -50,10 +64,12 @@ def fit_lab(
         "--no-init-decoder", help="start the decoder from scratch (uniform mix / untrained MLP) instead of at the "
         "mean training spectrum")] = False,
     device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda")] = "auto",
-    resume: Annotated[bool, typer.Option("--resume", help="continue a killed run from its checkpoints in --out")] = False,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="continue a killed run from its checkpoints in --out")] = False,
     ood_calibration: Annotated[str, typer.Option(
         "--ood-calibration", help="split: OOD thresholds from held-in + test scans; cv: also out-of-fold scores of "
-        "every training scan (5 extra short trainings; small libraries then reach the 5 % false-alarm rate)")] = "split",
+        "every training scan (5 extra short trainings; small libraries then reach the 5 % false-alarm rate)")
+    ] = "split",
     endmembers: Annotated[Optional[Path], typer.Option(
         "--endmembers", help="endmember spectra CSV (default: embedded)")] = None,
     minerals: Annotated[Optional[Path], typer.Option(
@@ -181,7 +197,8 @@ def predict_lab(
 def finetune_lab(
     model_dir: ModelDirArg,
     new: Annotated[Path, typer.Argument(help="spectra of the new region (some labelled, the rest unlabelled)")],
-    labels: Annotated[int, typer.Option("--labels", help="number of labelled scans to fine-tune with (random, seeded)")],
+    labels: Annotated[int, typer.Option(
+        "--labels", help="number of labelled scans to fine-tune with (random, seeded)")],
     out: Annotated[Path, typer.Option("--out", help="output directory: model/ and metrics.json")],
     seed: Annotated[int, typer.Option("--seed", help="seed for choosing the labelled scans")] = 0,
     epochs: Annotated[int, typer.Option("--epochs", help="fine-tuning epochs (seed 003: 25)")] = 25,

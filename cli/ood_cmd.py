@@ -8,8 +8,20 @@ import pandas as pd
 import typer
 
 from ._common import echo, flag_names, note, user_errors
-from ._read_options import (CarbonColOpt, CarbonUnitOpt, DateColOpt, DropBadRowsOpt, IdColOpt, KindOpt, LatColOpt,
-                            LonColOpt, PercentOpt, SepOpt, WavelengthUnitOpt, read_kwargs)
+from ._read_options import (
+    CarbonColOpt,
+    CarbonUnitOpt,
+    DateColOpt,
+    DropBadRowsOpt,
+    IdColOpt,
+    KindOpt,
+    LatColOpt,
+    LonColOpt,
+    PercentOpt,
+    SepOpt,
+    WavelengthUnitOpt,
+    read_kwargs,
+)
 
 
 def _print_table(df, cols):

@@ -2,7 +2,8 @@
 
     python examples/lab_shared_accuracy.py                       # all sets, seeds 0 1 2, physics + ann
     python examples/lab_shared_accuracy.py --sets geeves_nsw_vic --seeds 0 1 2 3 --epochs 1000 --json out.json
-    python examples/lab_shared_accuracy.py --decoders physics --endmembers ../shared/endmembers/usgs_asd_350-2500nm.csv \
+    python examples/lab_shared_accuracy.py --decoders physics \
+        --endmembers ../shared/endmembers/usgs_asd_350-2500nm.csv \
         --minerals ../shared/endmembers/minerals.csv                   # physics with the real USGS library
 
 For each set and seed s: split the labelled scans 60:40 with seed s, train ``LabSOCModel`` (each
@@ -37,7 +38,8 @@ def main(argv=None):
     ap.add_argument("--weight-decay", type=float, default=0.0)
     ap.add_argument("--patience", type=int, default=100)
     ap.add_argument("--step", type=float, default=None, help="model grid step (nm); default: the data's")
-    ap.add_argument("--no-init-decoder", action="store_true", help="decoders start from scratch, not at the mean spectrum (the old behaviour)")
+    ap.add_argument("--no-init-decoder", action="store_true",
+                    help="decoders start from scratch, not at the mean spectrum (the old behaviour)")
     ap.add_argument("--endmembers", type=Path, default=None,
                     help="physics library CSV, e.g. ../shared/endmembers/usgs_asd_350-2500nm.csv (default: embedded)")
     ap.add_argument("--minerals", type=Path, default=None, help="mineral table (density, size) for --endmembers")
@@ -46,8 +48,8 @@ def main(argv=None):
 
     from socspec.io import read_spectra
     from socspec.lab import LabSOCModel, PLSBaseline
-    from socspec.lab.pls import PLSTuned
     from socspec.lab.metrics import mean_sd, mrmse_percent, regression_metrics
+    from socspec.lab.pls import PLSTuned
     from socspec.lab.workflow import random_split
     from socspec.spectra import reflectance_to_absorbance
 

@@ -30,7 +30,7 @@ import pandas as pd
 
 from .errors import SocspecInputError
 from .outputs import atomic_path, write_json
-from .preprocess import check_window, median_step_nm, normalise_sensor, resample_values, sensor_bands
+from .preprocess import check_window, normalise_sensor, resample_values, sensor_bands
 
 __all__ = ["EndmemberLibrary", "GridEndmembers", "synthesize_spectra", "unit_cell_volume_nm3", "USGS_DELETED",
            "DEFAULT_WAVELENGTH_NM"]
@@ -287,7 +287,11 @@ class EndmemberLibrary:
         d = data_dir()
         lib = cls.from_csv(d / USGS_SPECTRA_FILE, d / USGS_MINERALS_FILE, on_missing="error")
         facts = pd.read_csv(d / USGS_MINERALS_FILE).set_index("mineral")
-        sources = [f"USGS splib07 {facts.loc[n, 'instrument']}: {facts.loc[n, 'usgs_record'] if isinstance(facts.loc[n, 'usgs_record'], str) else n}"
+        def record(n):
+            rec = facts.loc[n, "usgs_record"]
+            return rec if isinstance(rec, str) else n
+
+        sources = [f"USGS splib07 {facts.loc[n, 'instrument']}: {record(n)}"
                    f"; density: {facts.loc[n, 'density_source']}" for n in lib.names]
         lib = lib._replace(sources=sources, report={"loader": "usgs", "path": str(d)})
         return lib if wavelength_nm is None else lib.resample(wavelength_nm)
@@ -389,7 +393,7 @@ class EndmemberLibrary:
         if len(names) != len(files):
             raise ValueError(f"{len(names)} names for {len(files)} spectrum files")
         filled, out, sources, keep_names, blank = {}, [], [], [], []
-        for name, y, title, p in zip(names, spectra, titles, files):
+        for name, y, title, _ in zip(names, spectra, titles, files):
             y = y[good_wl][order]
             if not np.isfinite(y).any():
                 blank.append(name)
@@ -488,7 +492,8 @@ def _read_minerals_table(path: Path) -> pd.DataFrame:
     """minerals.csv → DataFrame indexed by mineral with density_g_cm3 and size_r_nm (r from V if needed)."""
     if not path.is_file():
         raise SocspecInputError("minerals table not found", path=path,
-                                hint="pass minerals_csv= (columns mineral, density_g_cm3, unit_cell_volume_nm3 or size_r_nm)")
+                                hint="pass minerals_csv= (columns mineral, density_g_cm3, "
+                                     "unit_cell_volume_nm3 or size_r_nm)")
     try:
         df = pd.read_csv(path)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:

@@ -43,7 +43,8 @@ from .spectra import REFLECTANCE_FLOOR, SpectralTable, absorbance_to_reflectance
 
 __all__ = [
     "DEFAULT_WL_MIN_NM", "DEFAULT_WL_MAX_NM", "SENSORS",
-    "trim", "resample", "resample_values", "window_grid", "median_step_nm", "check_window", "normalise_sensor", "common_grid", "merge_libraries", "sensor_bands",
+    "trim", "resample", "resample_values", "window_grid", "median_step_nm", "check_window", "normalise_sensor",
+    "common_grid", "merge_libraries", "sensor_bands",
     "resample_to_sensor", "savgol", "snv", "to_absorbance", "to_reflectance",
     "Trim", "Resample", "ToAbsorbance", "ToReflectance", "SavitzkyGolay", "SNV",
     "make_spectral_pipeline", "SpectralPreprocessor",

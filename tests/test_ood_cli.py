@@ -6,12 +6,11 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from _ood_fakes import FakeLabModel, make_regions, water_bands
 from typer.testing import CliRunner
 
 from socspec.io import write_spectra
 from socspec.spectra import SpectralTable
-
-from _ood_fakes import FakeLabModel, make_regions, water_bands
 
 runner = CliRunner()
 
@@ -70,7 +69,8 @@ def test_ood_report_cli(app, patched, tmp_path, absorbance):
 
 def test_ood_report_cli_missing_region_column(app, patched, tmp_path):
     f = _scans_file(tmp_path)
-    res = runner.invoke(app, ["ood-report", "model_dir", str(f), "--region-col", "county", "--out", str(tmp_path / "r")])
+    res = runner.invoke(app, ["ood-report", "model_dir", str(f), "--region-col", "county",
+                              "--out", str(tmp_path / "r")])
     assert res.exit_code == 2
     assert "county" in res.output and "scans.csv" in res.output
     assert "Traceback" not in res.output

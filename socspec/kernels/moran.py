@@ -201,7 +201,7 @@ def _local_perm_larger(z, Is, indptr, indices, weights, scale, permutations, see
         picks = np.empty(maxk, dtype=np.int64)
         st = _stream(seed, i)
         cnt = 0
-        for p in range(permutations):
+        for _ in range(permutations):
             lag = 0.0
             m = 0
             while m < k:
@@ -322,7 +322,8 @@ def morans_i(y, w: SpatialWeights, permutations: int = 999, seed: int = 0) -> Mo
         # scatter shuffle once the permuted array outgrows the L2 cache (~1k values per bucket)
         nbits = 0 if n < 65536 else min(16, int(np.log2(n / 1024)))
         with threads_for(2.0 * permutations * (n + w.nnz)):
-            nums = _global_perm_numerators(zr, indptr, idx, wts, int(permutations), int(seed) & (2**63 - 1), nchunks, nbits)
+            nums = _global_perm_numerators(zr, indptr, idx, wts, int(permutations), int(seed) & (2**63 - 1),
+                                           nchunks, nbits)
         sim = n / s0 * nums / zz
         larger = int(np.sum(sim >= I))
         if permutations - larger < larger:

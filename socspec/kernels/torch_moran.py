@@ -38,7 +38,8 @@ def row_standardised_edge_weight(edge_index: torch.Tensor, n: int, dtype=torch.f
     return 1.0 / deg[tgt]
 
 
-def moran_i_torch(residuals: torch.Tensor, edge_index: torch.Tensor, edge_weight: torch.Tensor | None = None) -> torch.Tensor:
+def moran_i_torch(residuals: torch.Tensor, edge_index: torch.Tensor,
+                  edge_weight: torch.Tensor | None = None) -> torch.Tensor:
     """Moran's I of ``residuals`` (n,) on the graph; scalar tensor, differentiable in residuals.
 
     Returns 0 (with a zero gradient) when the residuals are all equal (sum z^2 = 0).
@@ -55,7 +56,8 @@ def moran_i_torch(residuals: torch.Tensor, edge_index: torch.Tensor, edge_weight
     zz = torch.sum(z * z)
     s0 = edge_weight.sum()
     tiny = torch.finfo(residuals.dtype).tiny
-    return torch.where(zz > tiny, n / s0 * num / zz.clamp_min(tiny), torch.zeros((), dtype=residuals.dtype, device=residuals.device))
+    zero = torch.zeros((), dtype=residuals.dtype, device=residuals.device)
+    return torch.where(zz > tiny, n / s0 * num / zz.clamp_min(tiny), zero)
 
 
 def moran_penalty(residuals: torch.Tensor, edge_index: torch.Tensor, edge_weight: torch.Tensor | None = None,

@@ -247,7 +247,8 @@ def distance_band_weights(lat_deg, lon_deg, threshold_km: float, binary: bool = 
         w = np.ones(idx.size)
     else:
         if np.any(dist == 0):
-            raise ValueError("inverse-distance weights: duplicate coordinates at distance 0 km; use binary=True or deduplicate")
+            raise ValueError("inverse-distance weights: duplicate coordinates at distance 0 km; "
+                             "use binary=True or deduplicate")
         w = dist**alpha
     return SpatialWeights(indptr, idx, w, indptr.size - 1, transform=transform,
                           locality_order=spatial_order(lat_deg, lon_deg))

@@ -8,7 +8,6 @@ PCA Q-residual reference (fitted on **absorbance** log10(1/R) of the model input
 """
 from __future__ import annotations
 
-import json
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, RegressorMixin
+
 # the constraint types sklearn's own estimators declare (public re-exports do not exist yet)
 from sklearn.utils._param_validation import HasMethods, Interval, InvalidParameterError, StrOptions
 
@@ -363,8 +363,8 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
         (initialised from ``seed``, moved to ``device_``) for inputs of ``n_wavelengths`` bands.
         Needs ``wavelength_nm_`` and ``device_`` (set by :meth:`prepare_training_data`)."""
         self._check_params()
-        lib_src = (default_endmembers(self.endmembers or "usgs") if self.endmembers is None or isinstance(self.endmembers, str)
-                   else self.endmembers)
+        named = self.endmembers is None or isinstance(self.endmembers, str)
+        lib_src = default_endmembers(self.endmembers or "usgs") if named else self.endmembers
         self.endmembers_ = (lib_src if isinstance(lib_src, GridEndmembers) and
                             np.array_equal(lib_src.wavelength_nm, self.wavelength_nm_)
                             else GridEndmembers.from_library(lib_src, self.wavelength_nm_))
@@ -491,7 +491,8 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
             x_out = data.reflectance[out_rows]
             if self.decoder != "none":
                 rec[out_pos] = per_spectrum_rmse(x_out, m.reconstruct_inputs(x_out))
-            pca = PCAQResidual(false_alarm=self.ood_false_alarm).fit(reflectance_to_absorbance(data.reflectance[fit_rows]))
+            pca = PCAQResidual(false_alarm=self.ood_false_alarm).fit(
+                reflectance_to_absorbance(data.reflectance[fit_rows]))
             q[out_pos] = pca.score(reflectance_to_absorbance(x_out))
         if self.decoder != "none":
             self.val_scores_ = np.concatenate([self.val_scores_, rec])

@@ -265,7 +265,8 @@ def finetune_new_region(model, table: SpectralTable, *, n_labels: int, seed: int
     """
     if not table.has_soc:
         raise SocspecInputError("the new region's file has no carbon column; fine-tuning needs some labelled scans",
-                                path=table.source, hint="name its carbon column when reading (read_spectra(carbon_col=...))")
+                                path=table.source,
+                                hint="name its carbon column when reading (read_spectra(carbon_col=...))")
     picked = choose_finetune_labels(table, n_labels, seed)
     lab = table.labelled_mask()
     eval_mask = lab & ~np.isin(table.ids, table.ids[picked])  # no scan of a labelled id is evaluated

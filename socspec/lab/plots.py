@@ -25,7 +25,8 @@ def plot_pred_vs_obs(path, panels):
         ax.plot([lo, hi], [lo, hi], "k--", lw=1)
         ax.set_xlabel("observed SOC (g/kg)")
         ax.set_ylabel("predicted SOC (g/kg)")
-        ax.set_title(f"{title}\nR² = {met.get('r2', float('nan')):.3f}, RMSE = {met.get('rmse', float('nan')):.2f} g/kg")
+        r2, rmse = met.get("r2", float("nan")), met.get("rmse", float("nan"))
+        ax.set_title(f"{title}\nR² = {r2:.3f}, RMSE = {rmse:.2f} g/kg")
     save_png(fig, path)
     return fig
 

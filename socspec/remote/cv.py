@@ -16,7 +16,6 @@ from ..errors import SocspecInputError
 from ..kernels.neighbours import EARTH_RADIUS_KM
 
 
-
 def block_ids(lat_deg, lon_deg, *, block_deg: float | None = None,
               block_km: float | None = None) -> np.ndarray:
     """Integer block label (n,) for each point; exactly one of ``block_deg``/``block_km``."""
