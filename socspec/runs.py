@@ -82,7 +82,10 @@ def run_lock(run_dir):
     path = lock_path(run_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except PermissionError as exc:  # name the user's folder, not our hidden lock file
+            raise PermissionError(exc.errno, exc.strerror, str(path.parent)) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
