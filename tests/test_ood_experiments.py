@@ -64,6 +64,22 @@ def test_loro_plots(three_regions, tmp_path):
     paths = write_loro_plots(res, tmp_path)
     assert [p.name for p in paths] == ["loro_regions.png", "loro_f_soc.png"]
     assert all(p.read_bytes().startswith(b"\x89PNG") for p in paths)
+    # what the pictures show: each panel's bars are the per-region figures, in the table's order
+    from socspec.lab.experiments import plot_loro_f_soc, plot_loro_regions
+
+    names = list(res["loro"])
+    axes = plot_loro_regions(res).axes
+    for ax, key in ((axes[0], "r2"), (axes[1], "mrmse")):
+        heights = [b.get_height() for b in ax.patches]
+        np.testing.assert_allclose(heights, [res["loro"][n][key] for n in names])
+    ours = [b.get_height() for b in axes[3].patches][:len(names)]
+    np.testing.assert_allclose(ours, [res["loro"][n]["frac_flagged"] for n in names])
+    colours = [b.get_facecolor() for b in axes[0].patches]
+    gen = set(res["loro_test"]["generalising"])
+    assert len({c for c, n in zip(colours, names) if n in gen}) <= 1  # one colour per verdict
+    lines = plot_loro_f_soc(res).axes[0].get_lines()
+    assert len(lines) == 2 and all(np.allclose(ln.get_ydata(), np.linspace(0.1, 0.2, 140)) for ln in lines)
+    assert plot_loro_f_soc({"loro": res["loro"]}) is None
 
 
 def test_loro_accepts_reader_mapped_region_column(three_regions):

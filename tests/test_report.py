@@ -85,6 +85,35 @@ def test_other_plots_render(tmp_path, rng):
     assert not (tmp_path / "report.md").exists()
 
 
+def test_plots_draw_the_data(rng):
+    """What each helper draws, read back from the Figure's artists (not from the PNG)."""
+    scores = rng.normal(size=7)
+    groups = ["b"] * 4 + ["a"] * 3
+    ref = rng.normal(size=20)
+    ax = plot_scores_by_group(scores, groups, threshold=1.0, reference=ref).axes[0]
+    points = [ln for ln in ax.get_lines() if ln.get_marker() == "."]
+    # first the held-in reference, then the groups in sorted order
+    for ln, want in zip(points, [ref, scores[4:], scores[:4]]):
+        np.testing.assert_allclose(np.sort(ln.get_ydata()), np.sort(want))
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["held-in", "a", "b"]
+    assert any(np.allclose(ln.get_ydata(), 1.0) and ln.get_linestyle() == "--" for ln in ax.get_lines())
+
+    wl = np.linspace(1100, 2500, 50)
+    spectra = rng.normal(size=(6, 50))
+    ax = plot_group_mean_spectra(wl, spectra, list("aabbcc")).axes[0]
+    means = [ln.get_ydata() for ln in ax.get_lines() if ln.get_label().endswith("(n=2)")]
+    np.testing.assert_allclose(means, [spectra[i:i + 2].mean(axis=0) for i in (0, 2, 4)])
+    # the water bands inside the window are shaded
+    from socspec.spectra import WATER_BANDS_NM
+    assert len(ax.patches) >= sum(1 for lo, hi in WATER_BANDS_NM if lo < wl[-1] and hi > wl[0])
+
+    lat, lon = rng.uniform(-30, -20, 6), rng.uniform(140, 150, 6)
+    ax = plot_map(lat, lon, np.arange(6.0), flagged=[1, 0, 0, 1, 0, 0]).axes[0]
+    np.testing.assert_allclose(ax.collections[0].get_offsets(), np.c_[lon, lat])
+    np.testing.assert_allclose(ax.collections[0].get_array(), np.arange(6.0))
+    np.testing.assert_allclose(ax.collections[1].get_offsets(), np.c_[lon, lat][[0, 3]])
+
+
 def test_bad_figure_name():
     with pytest.raises(ValueError, match="figure name"):
         Report("t").add_figure(PNG_MAGIC, "../evil")

@@ -162,16 +162,12 @@ def leave_one_region_out(table: SpectralTable, *, region_col: str = "region", un
     return out
 
 
-def write_loro_plots(result: dict, out_dir, prefix: str = "loro") -> list[Path]:
-    """PNG plots of a :func:`leave_one_region_out` result in ``out_dir``:
-    ``{prefix}_regions.png`` (per-region R², MRMSE, AUROC ours vs PCA Q, fraction flagged) and
-    ``{prefix}_f_soc.png`` (f_SOC(λ) of all folds together — experiment 2) when present."""
-    from ..plotting import save_png, subplots
-    from ..spectra import WATER_BANDS_NM
+def plot_loro_regions(result: dict):
+    """Figure of a :func:`leave_one_region_out` result, one panel each: per-region held-out R²,
+    MRMSE (reflectance %), AUROC (ours vs PCA Q) and fraction flagged (ours vs PCA Q); bars in the
+    order of ``result["loro"]``, green = generalises (R² > 0), red = fails."""
+    from ..plotting import subplots
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
     loro = result["loro"]
     names = list(loro)
     gen = set(result.get("loro_test", {}).get("generalising", []))
@@ -185,39 +181,60 @@ def write_loro_plots(result: dict, out_dir, prefix: str = "loro") -> list[Path]:
         if key == "r2":
             ax.axhline(0, color="k", lw=0.7)
     w = 0.38
-    axes[2].bar(x - w / 2, [loro[n].get("auroc", np.nan) for n in names], w, label="reconstruction error")
-    axes[2].bar(x + w / 2, [loro[n].get("auroc_pca_q", np.nan) for n in names], w, label="PCA Q")
+    for ax, key, title in ((axes[2], "auroc", "AUROC held-out vs held-in"),
+                           (axes[3], "frac_flagged", "fraction flagged")):
+        ax.bar(x - w / 2, [loro[n].get(key, np.nan) for n in names], w, label="reconstruction error")
+        ax.bar(x + w / 2, [loro[n].get(f"{key}_pca_q", np.nan) for n in names], w, label="PCA Q")
+        ax.set_title(title)
+        ax.legend(fontsize=7)
     axes[2].axhline(0.5, color="k", lw=0.7, ls=":")
     axes[2].set_ylim(0, 1.05)
-    axes[2].set_title("AUROC held-out vs held-in")
-    axes[2].legend(fontsize=7)
-    axes[3].bar(x - w / 2, [loro[n].get("frac_flagged", np.nan) for n in names], w, label="reconstruction error")
-    axes[3].bar(x + w / 2, [loro[n].get("frac_flagged_pca_q", np.nan) for n in names], w, label="PCA Q")
-    axes[3].set_title("fraction flagged")
-    axes[3].legend(fontsize=7)
     for ax in axes:
         ax.set_xticks(x, names, rotation=30, ha="right", fontsize=8)
     fig.suptitle("Leave-one-region-out (green: R² > 0, red: fails)")
     fig.tight_layout()
-    written.append(save_png(fig, out_dir / f"{prefix}_regions.png", tight=False))
+    return fig
+
+
+def plot_loro_f_soc(result: dict):
+    """Figure of the learned f_SOC(λ) of every LORO fold (experiment 2; one line per fold, water
+    bands and the 2200+ nm region shaded), or None when the result has no physics folds."""
+    from ..plotting import subplots
+    from ..spectra import WATER_BANDS_NM
+
     fs = result.get("f_soc_folds")
-    if fs and fs.get("folds"):
-        wl = np.asarray(fs["wavelength_nm"], dtype=float)
-        fig, ax = subplots(figsize=(8, 4))
-        regs = sorted({f["region"] for f in fs["folds"]})
-        for f in fs["folds"]:
-            i = regs.index(f["region"])
-            ax.plot(wl, f["f_soc"], color=f"C{i % 10}", lw=1, alpha=0.8,
-                    label=f"without {f['region']}" if f["seed"] == fs["folds"][0]["seed"] or len(regs) == 1 else None)
-        for lo, hi in WATER_BANDS_NM:
-            ax.axvspan(lo, hi, color="tab:blue", alpha=0.1, lw=0)
-        if wl[-1] > 2200:
-            ax.axvspan(2200, wl[-1], color="grey", alpha=0.1, lw=0)
-        ax.set_xlabel("wavelength (nm)")
-        ax.set_ylabel("learned f_SOC(λ) (reflectance)")
-        ax.set_title("Learned SOC spectrum of every leave-one-region-out fold")
-        ax.legend(fontsize=7)
-        fig.tight_layout()
+    if not fs or not fs.get("folds"):
+        return None
+    wl = np.asarray(fs["wavelength_nm"], dtype=float)
+    fig, ax = subplots(figsize=(8, 4))
+    regs = sorted({f["region"] for f in fs["folds"]})
+    for f in fs["folds"]:
+        i = regs.index(f["region"])
+        ax.plot(wl, f["f_soc"], color=f"C{i % 10}", lw=1, alpha=0.8,
+                label=f"without {f['region']}" if f["seed"] == fs["folds"][0]["seed"] or len(regs) == 1 else None)
+    for lo, hi in WATER_BANDS_NM:
+        ax.axvspan(lo, hi, color="tab:blue", alpha=0.1, lw=0)
+    if wl[-1] > 2200:
+        ax.axvspan(2200, wl[-1], color="grey", alpha=0.1, lw=0)
+    ax.set_xlabel("wavelength (nm)")
+    ax.set_ylabel("learned f_SOC(λ) (reflectance)")
+    ax.set_title("Learned SOC spectrum of every leave-one-region-out fold")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def write_loro_plots(result: dict, out_dir, prefix: str = "loro") -> list[Path]:
+    """PNG plots of a :func:`leave_one_region_out` result in ``out_dir``:
+    ``{prefix}_regions.png`` (:func:`plot_loro_regions`) and ``{prefix}_f_soc.png``
+    (:func:`plot_loro_f_soc`, experiment 2) when the result has physics folds."""
+    from ..plotting import save_png
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = [save_png(plot_loro_regions(result), out_dir / f"{prefix}_regions.png", tight=False)]
+    fig = plot_loro_f_soc(result)
+    if fig is not None:
         written.append(save_png(fig, out_dir / f"{prefix}_f_soc.png", tight=False))
     return written
 
