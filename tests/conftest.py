@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -31,3 +32,11 @@ def lab_data_dir(shared_dir) -> Path:
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+@pytest.fixture
+def quiet():
+    """Silence the reader's warnings (what it detected) where a test checks the result only."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield

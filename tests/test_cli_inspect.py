@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from _spectra_files import WL10, soil_reflectance, wide_csv
 from typer.testing import CliRunner
 
 from socspec_cli.main import app
-from test_io import WL10, soil_reflectance, wide_csv
 
 runner = CliRunner()
 
