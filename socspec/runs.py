@@ -327,9 +327,10 @@ def sha256_file(path, chunk: int = 1 << 20) -> str:
 
 def _files(folder: Path):
     for p in sorted(folder.rglob("*")):
-        rel = p.relative_to(folder).as_posix()
-        if p.is_file() and rel != MANIFEST_NAME and not any(part.startswith(".") for part in p.relative_to(folder).parts):
-            yield rel, p
+        parts = p.relative_to(folder).parts
+        rel = "/".join(parts)
+        if p.is_file() and rel != MANIFEST_NAME and not any(part.startswith(".") for part in parts):
+            yield rel, p  # hidden files (atomic-write temporaries) are not part of the model
 
 
 def write_manifest(folder, format: str, format_version: int, extra: dict | None = None) -> Path:

@@ -12,8 +12,18 @@ import pytest
 
 from socspec import runs
 from socspec.errors import OutputExistsError, SocspecInputError
-from socspec.runs import (ModelFolderError, ResumeMismatchError, RunDir, RunLockedError, check_identity,
-                          identity_differences, load_torch, run_identity, verify_model_folder, write_manifest)
+from socspec.runs import (
+    ModelFolderError,
+    ResumeMismatchError,
+    RunDir,
+    RunLockedError,
+    check_identity,
+    identity_differences,
+    load_torch,
+    run_identity,
+    verify_model_folder,
+    write_manifest,
+)
 
 
 def _tree(d):
