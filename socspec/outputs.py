@@ -40,7 +40,7 @@ def _replace(tmp, path: Path) -> None:
         os.replace(tmp, path)
     except IsADirectoryError:
         raise OutputExistsError("is a directory, not a file", path=path,
-                                hint="give a file name for --out (e.g. predictions.csv)") from None
+                                hint="give a file name, e.g. predictions.csv (--out on the command line)") from None
     except PermissionError as exc:
         raise PermissionError(exc.errno, exc.strerror, str(path)) from None
 
@@ -50,10 +50,11 @@ def prepare_run_dir(path, force: bool = False) -> Path:
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise OutputExistsError("exists and is not a directory", path=path,
-                                hint="choose another --out")
+                                hint="choose another output path (--out on the command line)")
     if path.is_dir() and any(path.iterdir()) and not force:
         raise OutputExistsError("output directory already exists and is not empty", path=path,
-                                hint="choose another --out, or pass --force to write into it")
+                                hint="choose another output directory, or pass force=True (--force on the command "
+                                     "line) to write into it")
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -69,13 +70,14 @@ def check_output_file(path, force: bool = False, inputs=()) -> Path:
                                     hint="write the output to another file; socspec never replaces its input")
     if path.is_dir():
         raise OutputExistsError("is a directory, not a file", path=path,
-                                hint="give a file name for --out (e.g. predictions.csv)")
+                                hint="give a file name, e.g. predictions.csv (--out on the command line)")
     if (path.parent / "manifest.json").is_file():  # socspec.runs.MANIFEST_NAME: a model folder
         raise OutputExistsError("is inside a model folder, which socspec never writes into", path=path,
                                 hint="write the output beside the model folder instead")
     if path.exists() and not force:
         raise OutputExistsError("output file already exists", path=path,
-                                hint="choose another --out, or pass --force to replace it")
+                                hint="choose another output file, or pass force=True (--force on the command line) "
+                                     "to replace it")
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
 
