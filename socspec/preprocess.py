@@ -708,7 +708,8 @@ def check_coverage(table: SpectralTable, lo_nm: float, hi_nm: float, *, target_s
         raise SocspecInputError(
             f"spectra have no wavelengths between {spans} (a gap inside the {lo_nm:g}–{hi_nm:g} nm window "
             f"{what} needs; gaps wider than {gap_max:g} nm are not interpolated)", path=table.source,
-            hint="supply the full spectra, or retrain on a window without the gap (--wl-min/--wl-max)")
+            hint="supply the full spectra, or retrain on a window without the gap "
+                 "(wl_min_nm / wl_max_nm; --wl-min / --wl-max on the command line)")
     cols = (wl >= lo_nm - step - 1e-9) & (wl <= hi_nm + step + 1e-9)
     bad = ~np.all(np.isfinite(table.values[:, cols]), axis=1)
     if bad.any():
@@ -717,7 +718,8 @@ def check_coverage(table: SpectralTable, lo_nm: float, hi_nm: float, *, target_s
         raise SocspecInputError(
             f"{int(bad.sum())} of {len(bad)} spectra have missing values inside the {lo_nm:g}–{hi_nm:g} nm "
             f"window (ids {', '.join(ids)}{' …' if bad.sum() > 5 else ''})", path=table.source, row=first + 2,
-            hint="fill or drop those rows (read with --drop-bad-rows)")
+            hint="fill or drop those rows (read_spectra(..., drop_bad_rows=True); --drop-bad-rows on the "
+                 "command line)")
     if target_step_nm and step > 1.5 * float(target_step_nm):
         warnings.warn(f"{table.source or 'the spectra'}: measured every {step:g} nm but {what} works on a "
                       f"{float(target_step_nm):g} nm grid; the scans are interpolated onto it "
