@@ -8,8 +8,6 @@ scans has never seen wet ones, so the moist batch is what its OOD score should f
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
@@ -68,8 +66,7 @@ def run_demo(out_dir, *, epochs: int = 300, force: bool = False, progress: bool 
     from ..io import read_spectra, write_spectra
     from ..ood import ood_report
     from ..outputs import atomic_path, prepare_run_dir
-    from .estimator import LabSOCModel
-    from .workflow import fit_lab_run
+    from .workflow import fit_lab_run, load_lab_model
 
     out = prepare_run_dir(out_dir, force=force)
     lib, new = demo_tables()
@@ -82,7 +79,7 @@ def run_demo(out_dir, *, epochs: int = 300, force: bool = False, progress: bool 
         decoder="physics", hidden=128, epochs=epochs, lr=3e-3, batch_size=None, patience=None,
         wl_min_nm=float(DEMO_WAVELENGTH_NM[0]), wl_max_nm=float(DEMO_WAVELENGTH_NM[-1])),
         test_size=0.4, seeds=(0,), force=force, progress=progress)
-    model = LabSOCModel.load(Path(paths["fit"]) / "model")
+    model = load_lab_model(paths["fit"])
     scans = read_spectra(paths["new_scans"])
     df = model.predict_frame(scans)
     with atomic_path(paths["predictions"]) as tmp:
