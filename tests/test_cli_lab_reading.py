@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from socspec_cli.main import app
 from typer.testing import CliRunner
 
 from socspec.errors import SocspecInputError
+from socspec_cli.main import app
 
 WL = np.arange(400, 2401, 20)
 
@@ -30,8 +30,8 @@ def calls(monkeypatch):
 def lib(tmp_path, rng):
     n = 12
     R = 0.2 + 0.1 * np.sin(WL / 300.0)[None, :] + rng.normal(0, 0.005, (n, WL.size))
-    meta = pd.DataFrame({"sample_id": np.repeat([f"s{i}" for i in range(6)], 2), "soc": np.repeat(np.arange(6.0) + 1, 2),
-                         "soc_scan": [""] * n, "soc_measured": ["lab"] * n})
+    meta = pd.DataFrame({"sample_id": np.repeat([f"s{i}" for i in range(6)], 2),
+                         "soc": np.repeat(np.arange(6.0) + 1, 2), "soc_scan": [""] * n, "soc_measured": ["lab"] * n})
     p = tmp_path / "lib.csv"
     pd.concat([meta, pd.DataFrame(R, columns=[str(w) for w in WL])], axis=1).to_csv(p, index=False)
     return p
@@ -41,8 +41,9 @@ def fit(*args):
     return CliRunner().invoke(app, ["fit-lab", *map(str, args), "--carbon-unit", "percent", "--kind", "reflectance"])
 
 
-@pytest.mark.parametrize("given,expected", [(["--seeds", "0,1,2,3"], [0, 1, 2, 3]), (["--seeds", "0 1 2 3"], [0, 1, 2, 3]),
-                                            (["--seeds", "0", "--seeds", "2"], [0, 2]), ([], [0]), (["--seed", "5"], [5])])
+@pytest.mark.parametrize("given,expected", [
+    (["--seeds", "0,1,2,3"], [0, 1, 2, 3]), (["--seeds", "0 1 2 3"], [0, 1, 2, 3]),
+    (["--seeds", "0", "--seeds", "2"], [0, 2]), ([], [0]), (["--seed", "5"], [5])])
 def test_seeds_forms_reach_the_run(lib, tmp_path, calls, given, expected):
     res = fit(lib, "--out", tmp_path / "run", *given)
     assert "stub: training skipped" in res.output and res.exit_code == 2, res.output

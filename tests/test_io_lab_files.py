@@ -13,11 +13,11 @@ import zipfile
 import numpy as np
 import pandas as pd
 import pytest
-from socspec_cli.main import app
 from typer.testing import CliRunner
 
 from socspec.errors import SocspecInputError
 from socspec.io import read_spectra
+from socspec_cli.main import app
 
 WL = np.arange(350, 2501, 10)
 
@@ -86,7 +86,8 @@ def test_average_replicates_missing_carbon_ignored_differing_carbon_refused(tmp_
                     pd.DataFrame(R, columns=[str(w) for w in WL])], axis=1)
     p = tmp_path / "rep.csv"
     df.to_csv(p, index=False)
-    with pytest.raises(SocspecInputError, match=r"replicates of id 'b' disagree on carbon: '20', '25' g/kg \(rows 4, 5\)"):
+    with pytest.raises(SocspecInputError,
+                       match=r"replicates of id 'b' disagree on carbon: '20', '25' g/kg \(rows 4, 5\)"):
         read_spectra(p, average_replicates=True)
     df.loc[3, "soc_pct"] = 2.0
     df.to_csv(p, index=False)
@@ -192,3 +193,15 @@ def test_windows_1252_export_and_unreadable_bytes(tmp_path, rng):
     q = tmp_path / "bad_bytes.csv"
     q.write_bytes(b"id,350,360,370\na\x81\x8d,0.1,0.2,0.3\n")  # undefined in UTF-8 and in Windows-1252
     assert_exit_2(inspect(q), "not readable text in UTF-8, Latin-1 or Windows-1252", "row 2")
+
+
+def test_asd_export_with_sample_names_that_look_like_wavelengths(tmp_path, rng):
+    """ViewSpec exports name samples S001, S002…: those are ids, not wavelengths 1, 2… (found by the fuzzer)."""
+    R = soil(3, rng)
+    df = pd.DataFrame(R.T, columns=["S001", "S002", "S003"])
+    df.insert(0, "Wavelength", WL)
+    p = tmp_path / "viewspec.txt"
+    df.to_csv(p, index=False, sep="\t")
+    t = read_spectra(p)
+    assert list(t.ids) == ["S001", "S002", "S003"] and t.detection["layout"].startswith("transposed")
+    np.testing.assert_allclose(t.values, R, rtol=1e-6)

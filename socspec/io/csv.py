@@ -184,8 +184,7 @@ def read_csv(path: Path, sep: str | None) -> RawTable:
     raw.names = header
     raw.info.update(format="csv", encoding=encoding, separator={"\t": "tab", " ": "whitespace"}.get(sep, sep),
                     decimal_point=decimal)
-    if (sum(parse_wavelength_header(h) is not None for h in header) < 3 and header
-            and tokens(header[0])[:1] in (["wavelength"], ["wavelengths"], ["wl"], ["lambda"], ["nm"], ["wave"])):
+    if _is_transposed(header):
         return _read_transposed(path, raw, header, sep, decimal, encoding)
     raw.columns = classify_columns(header, path)
     spectral_idx = [int(i) for i in raw.columns.positions]
@@ -210,7 +209,8 @@ def read_csv(path: Path, sep: str | None) -> RawTable:
         return "skip"
 
     # pyarrow reads UTF-8 natively (a BOM is skipped with the header line); others are transcoded.
-    arrow_enc = {"utf-8": "utf8", "utf-8-sig": "utf8", "utf-16-le": "utf-16", "utf-16-be": "utf-16"}.get(encoding, encoding)
+    arrow_enc = {"utf-8": "utf8", "utf-8-sig": "utf8", "utf-16-le": "utf-16",
+                 "utf-16-be": "utf-16"}.get(encoding, encoding)
     read_opts = pacsv.ReadOptions(column_names=keys, skip_rows=1, encoding=arrow_enc, block_size=1 << 24)
     parse_opts = pacsv.ParseOptions(delimiter=sep, invalid_row_handler=on_invalid)
     conv = {"column_types": col_types, "null_values": NULL_TOKENS, "strings_can_be_null": True,
@@ -248,6 +248,16 @@ def read_csv(path: Path, sep: str | None) -> RawTable:
     if ragged:
         raw.ragged_rows = _locate_ragged(path, encoding, ragged)
     return finish_arrow(raw, table, spec_set, strings=strings)
+
+
+_WAVELENGTH_WORDS = (["wavelength"], ["wavelengths"], ["wl"], ["lambda"], ["nm"], ["wave"])
+
+
+def _is_transposed(header) -> bool:
+    """First column named like a wavelength axis (``Wavelength``, ``wl``, ``nm``, ``Wavelength (nm)``) and
+    not itself a wavelength (``wl_350``): one column per sample follows, whatever the samples are
+    called (ASD names like ``S001`` would otherwise read as a wavelength header)."""
+    return bool(header) and parse_wavelength_header(header[0]) is None and tokens(header[0])[:1] in _WAVELENGTH_WORDS
 
 
 def _read_transposed(path, raw: RawTable, header, sep, decimal, encoding) -> RawTable:

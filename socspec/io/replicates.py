@@ -100,7 +100,8 @@ def average_replicates(values: np.ndarray, meta: pd.DataFrame, row_numbers: np.n
             g = int(np.argmax(differ))
             members = order[starts[g]:starts[g] + counts[g]]
             vals = [f"{v:g}" for v in meta["soc_g_kg"].to_numpy(dtype=np.float64)[members] if np.isfinite(v)]
-            rows = f" (rows {', '.join(str(int(row_numbers[i])) for i in members[:5])})" if row_numbers is not None else ""
+            rows = (f" (rows {', '.join(str(int(row_numbers[i])) for i in members[:5])})"
+                    if row_numbers is not None else "")
             raise input_error(f"replicates of id {uniques[g]!r} disagree on carbon: {preview(vals)} g/kg{rows}; "
                               f"{int(differ.sum())} id(s) like this", path,
                               row=int(row_numbers[members[1]]) if row_numbers is not None else None,

@@ -77,7 +77,8 @@ def check_spectra(raw: RawTable, values: np.ndarray, wl: Wavelengths, drop: bool
         what = "missing (empty/NA)" if np.isnan(v) else f"infinite ({v})"
         if not drop:
             count = int(nonfinite.sum())
-            raise input_error(f"spectral value is {what}" + (f"; {count} such cells for this sample" if count > 1 else ""),
+            more = f"; {count} such cells for this sample" if count > 1 else ""
+            raise input_error(f"spectral value is {what}{more}",
                               path, **raw.cell_location(r, wl.file_positions[j]),
                               hint="fix or remove the row, or pass --drop-bad-rows to drop rows with missing values")
         bad.mark(r, "missing or infinite spectral value")
