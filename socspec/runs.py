@@ -411,21 +411,38 @@ def read_json(path, *, what: str | None = None):
 
 def load_torch(path, map_location=None, *, what: str = "file"):
     """``torch.load(path, weights_only=True)``: tensors, dicts, lists, numbers and strings only —
-    a pickle that would run code is refused. Any failure becomes one :class:`SocspecInputError`."""
+    a pickle that would run code is refused. Any failure becomes one :class:`SocspecInputError`
+    saying what is wrong (empty, not a torch file, truncated, or holding code)."""
     import pickle
+    import warnings
 
     import torch
 
     path = Path(path)
+    hint = "only load checkpoints and model folders from sources you trust; refit or copy it again"
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        if path.stat().st_size == 0:
+            raise SocspecInputError(f"{what} is empty", path=path, hint=hint)
+        with warnings.catch_warnings():  # torch's note on pickle protocols is not the user's business
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(path, map_location=map_location, weights_only=True)
+    except SocspecInputError:
+        raise
     except FileNotFoundError:
         raise SocspecInputError(f"{what} not found", path=path) from None
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, TypeError, AttributeError,
             ImportError, KeyError, IndexError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-        if "Weights only load failed" in str(exc) or isinstance(exc, pickle.UnpicklingError):
-            first = "it holds objects other than tensors and plain data (loading it could run code)"
-        raise SocspecInputError(f"{what} cannot be loaded safely: {first[:200]}", path=path,
-                                hint="only load checkpoints and model folders from sources you trust; "
-                                     "refit or copy it again") from None
+        text = str(exc)
+        with open(path, "rb") as fh:
+            head = fh.read(2)
+        if "invalid load key" in text or head[:1] not in (b"P", b"\x80"):  # zip archive or pickle PROTO
+            why = "it is not a torch file"
+        elif "Unsupported operand" in text:
+            why = "it is a plain pickle, not a torch weights file (unpickling it could run code)"
+        elif "Weights only load failed" in text or isinstance(exc, pickle.UnpicklingError):
+            why = "it holds objects other than tensors and plain data (loading it could run code)"
+        elif "zip archive" in text or isinstance(exc, EOFError):
+            why = "it is truncated or damaged"
+        else:
+            why = (text.strip().splitlines() or [exc.__class__.__name__])[0][:200]
+        raise SocspecInputError(f"{what} cannot be loaded safely: {why}", path=path, hint=hint) from None

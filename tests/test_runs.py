@@ -233,5 +233,19 @@ def test_load_torch_refuses_code_and_loads_plain_checkpoints(tmp_path):
     assert ck["epoch"] == 3 and ck["hist"][0]["loss"] == 1.5 and torch.equal(ck["w"], torch.ones(2))
     empty = tmp_path / "empty.pt"
     empty.write_bytes(b"")
-    with pytest.raises(SocspecInputError, match="cannot be loaded safely"):
+    with pytest.raises(SocspecInputError, match="empty.pt: file is empty"):
         load_torch(empty)
+    text = tmp_path / "text.pt"
+    text.write_text("{not a checkpoint}")
+    with pytest.raises(SocspecInputError, match="it is not a torch file"):
+        load_torch(text)
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(good.read_bytes()[:200])
+    with pytest.raises(SocspecInputError, match="truncated or damaged"):
+        load_torch(cut)
+    import pickle
+    plain = tmp_path / "plain.pkl"
+    plain.write_bytes(pickle.dumps({"x": _Evil(target)}))
+    with pytest.raises(SocspecInputError, match="plain pickle.*could run code"):
+        load_torch(plain)
+    assert not target.exists()
