@@ -97,50 +97,54 @@ def bench_attention(nodes, edges, in_ch, out_ch, heads, relations, repeats, thre
     return out
 
 
-def epoch_benchmark(n_points: int) -> dict | None:
-    """HOOK (sptgnn-assembly fills this): one SpTGNN training epoch on a simulated corpus of
-    ``n_points`` points. Return ``{"epoch_seconds": float, "peak_rss_gb": float}`` (peak RSS of
-    the whole run, in a fresh subprocess), or None while the model is not available."""
-    try:
-        import socspec.remote.sptgnn  # noqa: F401
-    except ImportError:
-        return None
-    code = ("import json, benchmarks.bench_sptgnn as b; "
-            f"print(json.dumps(b._epoch_child({int(n_points)})))")
-    env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"))
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                         cwd=root, check=False)
-    if res.returncode != 0:
-        print(res.stderr[-2000:], file=sys.stderr)
-        return None
-    return json.loads(res.stdout.strip().splitlines()[-1])
-
-
-def _epoch_child(n_points: int, epochs: int = 3) -> dict:
-    """In a fresh process: a simulated corpus of ``n_points`` (no chips: covariates, position,
-    time, label features), one SpTGNN member trained ``epochs`` epochs with the default settings
-    (full graph up to 30k nodes, k-hop batches above); ``epoch_seconds`` = median of the epochs
-    after the first, ``peak_rss_gb`` = the process's peak RSS (ru_maxrss) after training."""
+def _epoch_child(n_points: int, epochs: int, threads: int) -> dict:
+    """Runs inside the subprocess: fit a 1-member SpTGNN for a few epochs on a simulated corpus."""
     import resource
 
     import numpy as np
     import torch
 
+    torch.set_num_threads(threads)
     from socspec.remote import simulate_corpus
     from socspec.remote.sptgnn import SpTGNNRegressor
 
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    corpus = simulate_corpus(n=n_points, seed=0, chips=False)
     t0 = time.perf_counter()
-    est = SpTGNNRegressor(n_members=1, epochs=epochs, patience=epochs + 1, device="cpu",
-                          random_state=0).fit(corpus)
-    secs = est.histories_[0]["epoch_seconds"]
-    return {"n_points": n_points, "n_train_nodes": int(len(corpus) - est.n_calibration_),
-            "n_edges": int(est.train_graph_.n_edges), "epochs": len(secs),
-            "epoch_seconds": float(np.median(secs[1:] if len(secs) > 1 else secs)),
-            "fit_seconds": time.perf_counter() - t0, "threads": torch.get_num_threads(),
-            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e9}
+    corpus = simulate_corpus(n_points, seed=0, chips=True)
+    t_sim = time.perf_counter() - t0
+    model = SpTGNNRegressor(n_members=1, epochs=epochs, patience=epochs + 1, device="cpu",
+                            random_state=0)
+    t0 = time.perf_counter()
+    model.fit(corpus)
+    fit_s = time.perf_counter() - t0
+    hist = model.histories_[0]
+    ep = hist["epoch_seconds"]
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {"n_points": n_points, "epoch_seconds": float(np.median(ep)), "epoch_seconds_all": ep,
+            "fit_seconds": fit_s, "simulate_seconds": t_sim, "peak_rss_gb": peak / 1e9,
+            "graph_nodes": int(model.train_graph_.n_nodes), "graph_edges": int(model.train_graph_.n_edges),
+            "relations": list(model.relations_),
+            "notes": list(getattr(model, "notes_", []))}
+
+
+def epoch_benchmark(n_points: int, epochs: int = 3, threads: int = 1) -> dict | None:
+    """One SpTGNN training epoch on a simulated corpus of ``n_points`` points (with 8×8 chips,
+    frozen TerraMind tiny features, three relations, label features, 1 member): median seconds
+    of the ``epochs`` epochs' training steps, and the peak RSS of the whole fit (simulation,
+    image features, graphs, training, calibration) in its own subprocess, GB = 1e9 B.
+    Training goes full-graph up to SpTGNNRegressor's ``full_graph_max_nodes`` (30,000), on k-hop
+    subgraph batches above. Returns None when the SpTGNN is not importable."""
+    try:
+        import socspec.remote.sptgnn  # noqa: F401
+    except ImportError:
+        return None
+    cmd = [sys.executable, __file__, "--epoch-child", str(n_points), "--epochs", str(epochs),
+           "--threads", str(threads)]
+    proc = subprocess.run(cmd, check=False, capture_output=True, text=True,
+                          env={**os.environ, "OMP_NUM_THREADS": str(threads)})
+    if proc.returncode != 0:
+        tail = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"
+        return {"error": tail}
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def main(argv=None) -> dict:
@@ -157,8 +161,16 @@ def main(argv=None) -> dict:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--skip-epochs", action="store_true", help="only the attention comparison")
     ap.add_argument("--json", default=None, help="write the results here")
+    ap.add_argument("--epochs", type=int, default=3, help="epochs per epoch-benchmark fit")
+    ap.add_argument("--epoch-sizes", default="20000,50000",
+                    help="corpus sizes for the epoch benchmark (the first gives epoch_seconds_20k, "
+                         "the second peak_rss_gb_50k at the defaults)")
     ap.add_argument("--child", choices=("ours", "pyg_rgat"), help=argparse.SUPPRESS)
+    ap.add_argument("--epoch-child", type=int, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
+    if a.epoch_child:
+        print(json.dumps(_epoch_child(a.epoch_child, a.epochs, a.threads)))
+        return {}
     if a.child:
         print(json.dumps(_attention_child(a.child, a.nodes, a.edges, a.in_channels, a.out_channels,
                                           a.heads, a.relations, a.repeats, a.threads)))
@@ -172,10 +184,15 @@ def main(argv=None) -> dict:
                         "torch": torch.__version__, "python": platform.python_version()}}
     out.update(bench_attention(a.nodes, a.edges, a.in_channels, a.out_channels, a.heads, a.relations,
                                a.repeats, a.threads))
-    e20 = None if a.skip_epochs else epoch_benchmark(20_000)
-    e50 = None if a.skip_epochs else epoch_benchmark(50_000)
-    out["epoch_seconds_20k"] = None if e20 is None else e20.get("epoch_seconds")
-    out["peak_rss_gb_50k"] = None if e50 is None else e50.get("peak_rss_gb")
+    sizes = [int(v) for v in a.epoch_sizes.split(",") if v.strip()]
+    runs = {} if a.skip_epochs else {n: epoch_benchmark(n, a.epochs, a.threads) for n in sizes}
+    out["epoch_runs"] = {str(n): r for n, r in runs.items()}
+    e20 = runs.get(20_000) or {}
+    e50 = runs.get(50_000) or {}
+    out["epoch_seconds_20k"] = e20.get("epoch_seconds")
+    out["peak_rss_gb_20k"] = e20.get("peak_rss_gb")
+    out["epoch_seconds_50k"] = e50.get("epoch_seconds")
+    out["peak_rss_gb_50k"] = e50.get("peak_rss_gb")
     print(json.dumps(out, indent=2))
     if a.json:
         with open(a.json, "w") as fh:
