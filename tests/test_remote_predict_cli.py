@@ -3,8 +3,9 @@ import json
 
 import numpy as np
 import pandas as pd
-from socspec_cli.main import app
 from typer.testing import CliRunner
+
+from socspec_cli.main import app
 
 runner = CliRunner()
 FAST = ["--members", "2", "--epochs", "3", "--backbone", "cnn", "--device", "cpu", "--quiet"]

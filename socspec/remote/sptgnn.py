@@ -156,6 +156,18 @@ def _calibration_split(lat, lon, fraction, block_deg, seed):
     return cal
 
 
+def _take_rows(arrays: dict, idx) -> dict:
+    """Rows ``idx`` of every node-input array (chips: of every modality)."""
+    return {k: ({m: a[idx] for m, a in v.items()} if isinstance(v, dict) else v[idx])
+            for k, v in arrays.items() if v is not None}
+
+
+def _concat_rows(first: dict, second: dict) -> dict:
+    """Node inputs of ``first``'s nodes followed by ``second``'s (the keys of ``first``)."""
+    return {k: ({m: np.concatenate([a, second[k][m]]) for m, a in v.items()} if isinstance(v, dict)
+                else np.concatenate([v, second[k]])) for k, v in first.items()}
+
+
 class SpTGNNRegressor(BaseEstimator):
     """SpTGNN deep ensemble for SOC (g/kg) at sample points (see the module docstring).
 
@@ -428,12 +440,8 @@ class SpTGNNRegressor(BaseEstimator):
         self.notes_ += core_graph.notes
         self.train_graph_ = core_graph  # for _new_model's relation count
         val_graph = join_graph(core_graph, nodes.take(core_idx), nodes.take(cal_idx), spec)
-        take = lambda idx: {k: (v[idx] if not isinstance(v, dict) else {m: a[idx] for m, a in v.items()})
-                            for k, v in arrays.items() if v is not None}
-        core_arr = take(core_idx)
-        val_arr = {k: (np.concatenate([v, take(cal_idx)[k]]) if not isinstance(v, dict) else
-                       {m: np.concatenate([a, take(cal_idx)[k][m]]) for m, a in v.items()})
-                   for k, v in core_arr.items()}
+        core_arr = _take_rows(arrays, core_idx)
+        val_arr = _concat_rows(core_arr, _take_rows(arrays, cal_idx))
         ckpt_root = None
         if self.checkpoint_dir is not None:
             from ..runs import content_hash
@@ -538,17 +546,13 @@ class SpTGNNRegressor(BaseEstimator):
             raise ValueError("SpTGNNRegressor is not fitted: call fit(corpus) or load(dir) first")
         device = resolve_device(self.device)
         q = self._node_arrays(corpus)
+        if self.image_trainable_ and q.get("chips") is None:
+            raise ValueError("this model fine-tuned its image backbone: new points need chips of "
+                             f"{', '.join(self.image_modalities_)} (pass chips)")
         nodes = self._graph_nodes(corpus, q)
         graph = join_graph(self.train_graph_, self.train_nodes_, nodes, self._spec(self.relations_))
         nt = len(self.train_nodes_)
-        arrays = {}
-        for k, v in self.train_arrays_.items():
-            if k not in q:
-                continue
-            if isinstance(v, dict):
-                arrays[k] = {m: np.concatenate([a, q[k][m]]) for m, a in v.items()}
-            else:
-                arrays[k] = np.concatenate([v, q[k]])
+        arrays = _concat_rows({k: v for k, v in self.train_arrays_.items() if k in q}, q)
         targets = np.arange(nt, nt + len(corpus))
         means, variances = [], []
         for model in self.members_:

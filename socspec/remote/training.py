@@ -50,7 +50,8 @@ class TrainConfig:
     label_mask_fraction : share of training nodes whose labels are hidden (and scored) per epoch
     when label features are used; full_graph_max_nodes : above this many nodes train on k-hop
     subgraphs of ``batch_size`` seeds (the full graph of 50k points takes about 1 GB with the
-    memory-efficient attention, so the default keeps graphs up to 100k nodes whole); grad_clip : max gradient norm; checkpoint_every : epochs.
+    memory-efficient attention, so the default keeps graphs up to 100k nodes whole);
+    grad_clip : max gradient norm; checkpoint_every : epochs.
     """
 
     epochs: int = 200
