@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from socspec_cli._common import echo, note, user_errors
+from socspec_cli._common import echo, flag_names, note, user_errors
 
 _SIM_BANNER = "\n".join([
     "*" * 78,
@@ -257,11 +257,12 @@ def simulate_remote(
                                 hint=f"use {', '.join(SIM_REGIONS)}")
     if chips_format not in ("npz", "h5"):
         raise SocspecInputError(f"--chips-format {chips_format!r}", hint="use npz or h5")
-    try:
-        corpus = simulate_corpus(n=n, regions=tuple(regs), seed=seed, chip_size=chip_size,
-                                 range_km=range_km, nugget=nugget)
-    except ValueError as exc:
-        raise SocspecInputError(str(exc)) from None
+    with flag_names(chip_size="--chip-size", nugget="--nugget", range_km="--range-km"):
+        try:
+            corpus = simulate_corpus(n=n, regions=tuple(regs), seed=seed, chip_size=chip_size,
+                                     range_km=range_km, nugget=nugget)
+        except ValueError as exc:
+            raise SocspecInputError(str(exc)) from None
     out_dir = prepare_run_dir(out, force)
     files = write_corpus(corpus, out_dir, chips_format=chips_format)
     note("SYNTHETIC corpus (not measurements) — see README.txt")

@@ -249,7 +249,7 @@ def test_7_fit_remote_bad_cv_options(tmp_path, args, needles):
 def test_10_simulate_remote_chip_size_zero_is_refused(tmp_path):
     out = tmp_path / "sim"
     res = runner.invoke(app, ["simulate-remote", "--out", str(out), "--n", "40", "--chip-size", "0"])
-    _refused(res, "chip_size must be a positive number of pixels", "multiples of 16")
+    _refused(res, "--chip-size must be a positive number of pixels", "multiples of 16")
     assert not out.exists()
 
 
