@@ -81,7 +81,7 @@ def test_empty_or_unclear_carbon_stops_training_naming_columns(lib, tmp_path, ca
     res = fit(lib, "--out", tmp_path / "run", "--carbon-col", "soc_scan")
     assert res.exit_code == 2 and "carbon column 'soc_scan' is empty in every row" in res.output, res.output
     df = pd.read_csv(lib)
-    df = df.assign(oc_pct=df["soc"] + 0.1)
+    df = pd.concat([df, (df["soc"] + 0.1).rename("oc_pct")], axis=1)
     df.to_csv(lib, index=False)
     res = fit(lib, "--out", tmp_path / "run")
     assert res.exit_code == 2 and "several columns could be the carbon column: 'soc', 'oc_pct'" in res.output
