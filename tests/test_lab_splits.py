@@ -116,3 +116,21 @@ def test_finetune_labels_take_whole_ids(rng):
     rows = np.arange(3, 40)  # unique ids: the draw of earlier versions
     np.testing.assert_array_equal(group_sample([f"s{i}" for i in range(50)], rows, 7, np.random.default_rng(2)),
                                   np.sort(np.random.default_rng(2).choice(rows, 7, replace=False)))
+
+
+def test_pls_component_cv_keeps_replicates_in_one_fold(rng):
+    from sklearn.model_selection import KFold
+
+    from socspec.lab.pls import PLSBaseline, cv_folds
+
+    ids = _replicated_ids(rng, n_ids=25)
+    for tr, te in cv_folds(len(ids), 5, 0, ids):
+        assert not set(ids[tr]) & set(ids[te])
+    unique = [f"s{i}" for i in range(23)]  # unique ids: the shuffled k-fold of before
+    for (a, b), (c, d) in zip(cv_folds(23, 5, 3, unique), KFold(5, shuffle=True, random_state=3).split(np.zeros(23)),
+                              strict=True):
+        np.testing.assert_array_equal(a, c)
+        np.testing.assert_array_equal(b, d)
+    X = rng.normal(size=(len(ids), 12))
+    y = X[:, 0] * 3 + rng.normal(0, 0.1, len(ids))
+    assert PLSBaseline(max_components=5).fit(X, y, groups=ids).n_components_ >= 1

@@ -12,10 +12,22 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.cross_decomposition import PLSRegression
-from sklearn.model_selection import KFold, cross_val_score
+from sklearn.model_selection import GroupKFold, KFold, cross_val_score
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 PRETREATMENTS = ("snv", "sg1", "snv_sg1")
+
+
+def cv_folds(n_rows: int, n_splits: int, seed: int, groups=None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train, test) index pairs for choosing components: shuffled k-fold, or — when ``groups``
+    (sample ids) repeat, i.e. replicate scans — ``GroupKFold``, so that no soil is in both the
+    fitting and the scoring part of a fold (that would favour too many components)."""
+    if groups is not None:
+        groups = np.asarray(groups, dtype=object)
+        n_groups = len(set(groups))
+        if n_groups < len(groups):
+            return list(GroupKFold(n_splits=max(2, min(n_splits, n_groups))).split(np.zeros(n_rows), groups=groups))
+    return list(KFold(n_splits=n_splits, shuffle=True, random_state=seed).split(np.zeros(n_rows)))
 
 
 class PLSBaseline(RegressorMixin, BaseEstimator):
@@ -29,11 +41,12 @@ class PLSBaseline(RegressorMixin, BaseEstimator):
         self.cv = cv
         self.seed = seed
 
-    def fit(self, X, y):
+    def fit(self, X, y, groups=None):
+        """``groups``: sample ids of the rows (replicate scans share one); folds keep them together."""
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
         n_folds = max(2, min(self.cv, len(y)))
+        folds = cv_folds(len(y), n_folds, self.seed, groups)
         max_c = int(max(1, min(self.max_components, X.shape[1], len(y) - len(y) // n_folds - 1)))
-        folds = KFold(n_splits=n_folds, shuffle=True, random_state=self.seed)
         self.cv_rmse_ = {}
         for c in range(1, max_c + 1):
             mse = -cross_val_score(PLSRegression(n_components=c, scale=False), X, y, cv=folds,
@@ -97,13 +110,14 @@ class PLSTuned(RegressorMixin, BaseEstimator):
         with means ``x_mean``, ``y_mean``)."""
         return ((x - x_mean) @ pls.x_rotations_[:, :c] @ pls.y_loadings_[:, :c].T).reshape(-1) + y_mean
 
-    def fit(self, X, y):
+    def fit(self, X, y, groups=None):
+        """``groups``: sample ids of the rows (replicate scans share one); folds keep them together."""
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
         w = int(round(self.window_nm / float(self.step_nm)))
         self.window_ = w + 1 - w % 2
         n_folds = max(2, min(self.cv, len(y)))
         max_c = int(max(1, min(self.max_components, X.shape[1], len(y) - len(y) // n_folds - 1)))
-        folds = list(KFold(n_splits=n_folds, shuffle=True, random_state=self.seed).split(X))
+        folds = cv_folds(len(y), n_folds, self.seed, groups)
         self.cv_rmse_ = {}
         for how in self.pretreatments:
             xp = pretreat(X, how, self.window_)

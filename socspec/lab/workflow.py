@@ -91,13 +91,14 @@ def _fit_lab_into(out: Path, final: Path, table: SpectralTable, *, model_params,
         res = {"seed": s, "model": {"train": _score_split(model, labelled_train), "test": _score_split(model, test)}}
         xtr, xte = model.model_inputs(labelled_train), model.model_inputs(test)
         atr, ate = reflectance_to_absorbance(xtr), reflectance_to_absorbance(xte)
-        pls = PLSBaseline(max_components=pls_max_components, seed=s).fit(atr, labelled_train.soc_g_kg)
+        pls = PLSBaseline(max_components=pls_max_components, seed=s).fit(atr, labelled_train.soc_g_kg,
+                                                                         groups=labelled_train.ids)
         res["pls"] = {"train": regression_metrics(labelled_train.soc_g_kg, pls.predict(atr)),
                       "test": regression_metrics(test.soc_g_kg, pls.predict(ate)),
                       "n_components": int(pls.n_components_)}
         # the chemometric yardstick at its best: SNV / SG first derivative and ≤ 30 components by CV
         step = float(np.median(np.diff(model.wavelength_nm_))) if len(model.wavelength_nm_) > 1 else 1.0
-        tuned = PLSTuned(seed=s, step_nm=step).fit(atr, labelled_train.soc_g_kg)
+        tuned = PLSTuned(seed=s, step_nm=step).fit(atr, labelled_train.soc_g_kg, groups=labelled_train.ids)
         res["pls_tuned"] = {"train": regression_metrics(labelled_train.soc_g_kg, tuned.predict(atr)),
                             "test": regression_metrics(test.soc_g_kg, tuned.predict(ate)),
                             "n_components": int(tuned.n_components_), "pretreatment": tuned.pretreatment_}
