@@ -6,15 +6,19 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from _html_tables import html_tables
+from _ood_fakes import FakeLabModel, make_regions, water_bands
 from scipy import stats
 
 from socspec.errors import SocspecInputError
-from socspec.lab.experiments import (choose_finetune_labels, finetune_new_region, leave_one_region_out,
-                                     loro_table, write_loro_plots)
+from socspec.lab.experiments import (
+    choose_finetune_labels,
+    finetune_new_region,
+    leave_one_region_out,
+    loro_table,
+    write_loro_plots,
+)
 from socspec.ood import ood_report
-
-from _ood_fakes import FakeLabModel, make_regions, water_bands
-from test_report import html_tables
 
 
 def fake_factory(params, seed):
@@ -32,7 +36,7 @@ def test_loro_structure_and_welch(three_regions):
                                seeds=(0, 1), progress=False, model_factory=fake_factory)
     loro = res["loro"]
     assert set(loro) == {"north", "south", "karst"}
-    for reg, d in loro.items():
+    for d in loro.values():
         for k in ("r2", "rmse", "mrmse", "auroc", "auroc_pca_q", "frac_flagged", "frac_flagged_pca_q"):
             assert k in d
         assert len(d["seeds"]) == 2
@@ -140,7 +144,8 @@ def test_ood_report_files_hold_table_values(tmp_path):
     pd.testing.assert_frame_equal(js[csv.columns], csv, check_dtype=False)
     html = html_tables((out / "index.html").read_text())[0].set_index("region")
     for reg in ("moist", "rescan"):
-        assert float(html.loc[reg, "frac_flagged"]) == pytest.approx(df.set_index("region").loc[reg, "frac_flagged"], rel=1e-3)
+        want = df.set_index("region").loc[reg, "frac_flagged"]
+        assert float(html.loc[reg, "frac_flagged"]) == pytest.approx(want, rel=1e-3)
     d = df.set_index("region")
     assert d.loc["moist", "frac_flagged"] >= 0.95 and d.loc["moist", "risk"] == "high"
     assert d.loc["rescan", "frac_flagged"] <= 0.10 and d.loc["rescan", "risk"] in ("low", "medium")

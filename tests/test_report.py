@@ -7,47 +7,11 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+from _html_tables import html_tables
 
 from socspec.report import Report, plot_group_mean_spectra, plot_map, plot_scores_by_group
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-
-
-def html_tables(text: str) -> list[pd.DataFrame]:
-    """Tables of an HTML page as DataFrames (stdlib parser; pandas.read_html needs lxml)."""
-    from html.parser import HTMLParser
-
-    class P(HTMLParser):
-        def __init__(self):
-            super().__init__()
-            self.tables, self.row, self.cell = [], None, None
-
-        def handle_starttag(self, tag, attrs):
-            if tag == "table":
-                self.tables.append([])
-            elif tag == "tr":
-                self.row = []
-            elif tag in ("td", "th"):
-                self.cell = ""
-
-        def handle_endtag(self, tag):
-            if tag in ("td", "th"):
-                self.row.append(self.cell)
-                self.cell = None
-            elif tag == "tr":
-                self.tables[-1].append(self.row)
-
-        def handle_data(self, data):
-            if self.cell is not None:
-                self.cell += data
-
-    p = P()
-    p.feed(text)
-    out = []
-    for t in p.tables:
-        df = pd.DataFrame(t[1:], columns=t[0])
-        out.append(df)
-    return out
 
 
 def test_report_html_markdown_and_pngs(tmp_path, rng):
