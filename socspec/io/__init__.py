@@ -23,7 +23,9 @@
   (:mod:`socspec.io.replicates`).
 
 Errors are :class:`~socspec.errors.SocspecInputError` naming the file, the row (1-based as a
-spreadsheet shows it: header = row 1) and the column, and what to do.
+spreadsheet shows it: header = row 1) and the column, and what to do. Hints name the command-line
+flag; each flag ``--carbon-col``, ``--drop-bad-rows``, … is the :func:`read_spectra` keyword of the
+same name with underscores (``carbon_col=``, ``drop_bad_rows=``).
 
 Modules: :mod:`.read` (the pipeline), :mod:`.csv` / :mod:`.parquet` / :mod:`.envi` (formats),
 :mod:`.detect` (wavelengths, kind), :mod:`.validate` (bad rows), :mod:`.roles` / :mod:`.carbon`
