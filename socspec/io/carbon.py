@@ -144,7 +144,8 @@ def choose_carbon_column(meta_in: pd.DataFrame, override, *, decimal_comma: bool
     best = min(c.priority for c in usable)
     top = [c for c in usable if c.priority == best]
     if len(top) == 1:
-        why = "only carbon-like column" if len(usable) == 1 else f"{top[0].basis} beats the other bases"
+        why = (("only usable carbon-like column" if skipped else "only carbon-like column") if len(usable) == 1
+               else f"{top[0].basis} beats the other bases")
         return CarbonChoice(top[0].column, why + skipped_note, cands)
     exact = [c for c in top if _is_exact(c.column)]
     if len(exact) == 1:
