@@ -70,8 +70,8 @@ def test_readme_seeds_example_is_the_form_that_works():
 
 def test_carbon_choice_and_replicates_printed(lib, tmp_path, calls):
     res = fit(lib, "--out", tmp_path / "run")
-    assert "carbon: 'soc' — SOC, percent (override (--carbon-unit)); chosen: only usable carbon-like column; not usable: " \
-           "'soc_scan' (empty), 'soc_measured' (text)" in res.output, res.output
+    assert ("carbon: 'soc' — SOC, percent (override (--carbon-unit)); chosen: only usable carbon-like column; "
+            "not usable: 'soc_scan' (empty), 'soc_measured' (text)") in res.output, res.output
     assert "replicates: 6 id(s) with up to 2 scans each" in res.output
     res = fit(lib, "--out", tmp_path / "run", "--average-replicates")
     assert calls[-1]["n"] == 6 and "replicates:" not in res.output
