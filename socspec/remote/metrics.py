@@ -1,8 +1,6 @@
-"""Regression metrics for SOC maps (all in the target's unit, g/kg, unless said otherwise).
+"""Metrics of SOC maps (all in the target's unit, g/kg, unless said otherwise).
 
-* R² = 1 − Σ(y−ŷ)² / Σ(y−ȳ)²;  RMSE = √mean((y−ŷ)²);  MAE = mean|y−ŷ|
-* MAPE (%) = 100·mean(|y−ŷ| / |y|) over y ≠ 0
-* Lin's CCC = 2·cov(y, ŷ) / (var y + var ŷ + (ȳ − mean ŷ)²) (population moments)
+* R², RMSE, MAE, MAPE, Lin's CCC: defined once in :mod:`socspec.metrics`, re-exported here
 * Moran's I of residuals y−ŷ on kNN weights (socspec.kernels) — spatial structure left unexplained
 * For Gaussian predictive distributions N(μ, σ²): central-interval ``coverage`` at a level, and
   ECE = the mean absolute calibration error over central intervals, as uncertainty-toolbox's
@@ -14,48 +12,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
+from ..metrics import ccc, mae, mape, paired_values, r2, rmse  # noqa: F401 — one definition, re-exported here
 
-def _pair(y_true, y_pred):
-    y = np.asarray(y_true, dtype=np.float64).ravel()
-    p = np.asarray(y_pred, dtype=np.float64).ravel()
-    if y.shape != p.shape:
-        raise ValueError(f"y_true has {y.size} values, y_pred {p.size}")
-    if y.size == 0:
-        raise ValueError("no values to score")
-    return y, p
-
-
-def r2(y_true, y_pred) -> float:
-    y, p = _pair(y_true, y_pred)
-    ss_tot = np.sum((y - y.mean()) ** 2)
-    return float(1.0 - np.sum((y - p) ** 2) / ss_tot) if ss_tot > 0 else float("nan")
-
-
-def rmse(y_true, y_pred) -> float:
-    y, p = _pair(y_true, y_pred)
-    return float(np.sqrt(np.mean((y - p) ** 2)))
-
-
-def mae(y_true, y_pred) -> float:
-    y, p = _pair(y_true, y_pred)
-    return float(np.mean(np.abs(y - p)))
-
-
-def mape(y_true, y_pred) -> float:
-    """Mean absolute percentage error in %, over the points with y ≠ 0."""
-    y, p = _pair(y_true, y_pred)
-    nz = y != 0
-    return float(100.0 * np.mean(np.abs(y[nz] - p[nz]) / np.abs(y[nz]))) if nz.any() else float("nan")
-
-
-def ccc(y_true, y_pred) -> float:
-    """Lin's concordance correlation coefficient (1 = perfect agreement, 0 = none)."""
-    y, p = _pair(y_true, y_pred)
-    my, mp = y.mean(), p.mean()
-    vy, vp = y.var(), p.var()
-    cov = np.mean((y - my) * (p - mp))
-    denom = vy + vp + (my - mp) ** 2
-    return float(2.0 * cov / denom) if denom > 0 else float("nan")
+_pair = paired_values  # the shared argument check of socspec.metrics
 
 
 def residual_morans_i(y_true, y_pred, lat_deg, lon_deg, k: int = 8, permutations: int = 99,
