@@ -173,3 +173,37 @@ def test_library_leaves_global_state_alone(path):
                       and f.lineno <= n.lineno <= f.end_lineno]
                 assert "torch_threads" in fn or path.name == "_threads.py", \
                     f"{path}:{n.lineno} sets torch's thread count outside lab.estimator.torch_threads"
+
+
+# ------------------------------------------------------------------ one place for each thing
+ONE_DEFINITION = {
+    # name: the module that owns it (issue 10 item 1)
+    "EARTH_RADIUS_KM": "socspec/kernels/neighbours.py",
+    "WATER_BANDS_NM": "socspec/spectra.py",
+    "REFLECTANCE_FLOOR": "socspec/spectra.py",
+    "reflectance_to_absorbance": "socspec/spectra.py",
+    "absorbance_to_reflectance": "socspec/spectra.py",
+    "region_labels": "socspec/spectra.py",
+    "window_grid": "socspec/preprocess.py",
+    "r2": "socspec/metrics.py",
+    "rmse": "socspec/metrics.py",
+    "mae": "socspec/metrics.py",
+    "regression_metrics": "socspec/metrics.py",
+    "subplots": "socspec/plotting.py",
+    "load_lab_model": "socspec/lab/workflow.py",
+}
+
+
+def test_each_shared_thing_is_defined_once():
+    where: dict[str, list[str]] = {k: [] for k in ONE_DEFINITION}
+    for f in _files(("socspec", "cli")):
+        for n in ast.walk(ast.parse(f.read_text(encoding="utf-8"))):
+            names = []
+            if isinstance(n, (ast.FunctionDef, ast.ClassDef)):
+                names = [n.name]
+            elif isinstance(n, ast.Assign):
+                names = [t.id for t in n.targets if isinstance(t, ast.Name)]
+            for name in names:
+                if name in where:
+                    where[name].append(str(f.relative_to(ROOT)))
+    assert where == {k: [v] for k, v in ONE_DEFINITION.items()}
