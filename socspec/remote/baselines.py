@@ -20,7 +20,7 @@ def _categorical_columns(X: pd.DataFrame) -> list[str]:
     return [c for c in X.columns if isinstance(X[c].dtype, pd.CategoricalDtype)]
 
 
-class XGBoostBaseline(BaseEstimator, RegressorMixin):
+class XGBoostBaseline(RegressorMixin, BaseEstimator):
     """XGBoost regressor (``tree_method="hist"``, ``enable_categorical=True``): category columns
     are split natively (partition-based splits), numeric ones as usual. Squared-error loss."""
 
@@ -70,7 +70,7 @@ class XGBoostBaseline(BaseEstimator, RegressorMixin):
         return self.model_.predict(self._align(X)).astype(np.float64)
 
 
-class RandomForestBaseline(BaseEstimator, RegressorMixin):
+class RandomForestBaseline(RegressorMixin, BaseEstimator):
     """scikit-learn random forest; category columns become integer codes (ordinal encoding —
     trees split on code ranges; unseen categories get −1) since sklearn trees take numbers only."""
 
@@ -107,7 +107,7 @@ class RandomForestBaseline(BaseEstimator, RegressorMixin):
         return self.model_.predict(self._encode(X))
 
 
-class XGBoostKrigedResiduals(BaseEstimator, RegressorMixin):
+class XGBoostKrigedResiduals(RegressorMixin, BaseEstimator):
     """Regression kriging: XGBoost + local ordinary kriging of its out-of-fold residuals.
 
     fit(X, y): (1) ``inner_folds``-fold (shuffled) out-of-fold XGBoost predictions on the
