@@ -77,11 +77,14 @@ def fit_lab(
     library: Annotated[str, typer.Option(
         "--library", help="embedded endmember library: usgs (55 measured USGS v7 minerals) | synthetic")] = "usgs",
     mixing: Annotated[str, typer.Option(
-        "--mixing", help="physics decoder: linear (seed 003 eq. 2) | hapke (intimate mixing of albedos)")] = "linear",
-    photometric: Annotated[bool, typer.Option(
-        "--photometric", help="physics decoder: per-scan brightness factor (grain size, packing, light)")] = False,
-    water: Annotated[bool, typer.Option(
-        "--water", help="physics decoder: per-scan liquid-water path (1450/1940 nm absorption)")] = False,
+        "--mixing", help="physics decoder: hapke (intimate mixing of albedos, with the per-scan terms and a dark "
+        "f_SOC start) | linear (seed 003 eq. 2 exactly)")] = "hapke",
+    photometric: Annotated[Optional[bool], typer.Option(
+        "--photometric/--no-photometric", help="physics decoder: per-scan brightness factor (grain size, packing, "
+        "light); default: on with --mixing hapke, off with linear")] = None,
+    water: Annotated[Optional[bool], typer.Option(
+        "--water/--no-water", help="physics decoder: per-scan liquid-water path (1450/1940 nm absorption); "
+        "default: on with --mixing hapke, off with linear")] = None,
     cv: Annotated[Optional[str], typer.Option(
         "--cv", help="'region': leave-one-region-out (seed 003 experiment 1)")] = None,
     region_col: Annotated[Optional[str], typer.Option("--region-col", help="region column for --cv region")] = None,

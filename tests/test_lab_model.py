@@ -112,8 +112,10 @@ def test_decoders_start_at_the_mean_training_spectrum(lib, sim, decoder):
         assert m.latent(lab_rows)[:, 0].mean() == pytest.approx(np.nanmean(lab_rows.soc_g_kg) / 1000, rel=0.1)
     # physics: the library's best mix of the mean spectrum (not a uniform mix of all minerals);
     # ann: output bias logit(R̄) (not sigmoid(0) = 0.5)
-    # (the ANN's random full-scale output weights add ~1 % around logit(R̄))
-    assert started[True][0] < {"physics": 0.005, "ann": 0.02}[decoder]
+    # (the ANN's random full-scale output weights add ~1 % around logit(R̄); the default Hapke
+    # mixing is non-linear and its per-scan terms vary a little from scan to scan at the start, so
+    # the mean of the start mixtures is ~0.5 % off the mixture fitted to the mean)
+    assert started[True][0] < {"physics": 0.008, "ann": 0.02}[decoder]
     assert started[True][0] < 0.2 * started[False][0]
     assert started[True][1] < started[False][1]
     assert LabSOCModel(init_decoder=False).get_params()["init_decoder"] is False

@@ -213,12 +213,16 @@ class PhysicsDecoder(nn.Module):
         return w / w.sum(dim=-1, keepdim=True)
 
     @torch.no_grad()
-    def mixture_prior(self, mean_reflectance: np.ndarray, sum_weight: float = 100.0) -> np.ndarray:
+    def mixture_prior(self, mean_reflectance: np.ndarray, sum_weight: float = 100.0,
+                      soc_fraction: float = 0.0) -> np.ndarray:
         """Mineral mass fractions (K−1,) whose mixture best reproduces ``mean_reflectance`` (M,).
 
-        Area fractions a ≥ 0, Σ a = 1 minimise ‖Σ_k a_k f_k − R̄‖² (scipy NNLS with a heavily
-        weighted sum-to-one row: scipy has no simplex-constrained least squares), then mass
-        fractions m_k ∝ a_k ρ_k r_k (eq. 2 inverted; m ∝ a without the α conversion).
+        Area fractions a ≥ 0, Σ a = 1 − a_SOC minimise ‖a_SOC f_SOC + Σ_k a_k f_k − R̄‖² (scipy NNLS
+        with a heavily weighted sum row: scipy has no simplex-constrained least squares), then mass
+        fractions m_k ∝ a_k ρ_k r_k (eq. 2 inverted; m ∝ a without the α conversion). a_SOC is
+        taken as ``soc_fraction`` (the SOC latent's start; (ρr)_SOC starts at the minerals' mean).
+        Hapke mixing fits the same in albedo space (intimate mixing is linear there); the per-scan
+        terms' start (scale 1, the water path's small start value) is divided out of R̄ first.
 
         Why: a uniform start mixes the library's bright powders (reflectance ≈ 0.5 against ≈ 0.2
         for soils), so the first hundreds of epochs are spent darkening the mixture and the
@@ -231,11 +235,27 @@ class PhysicsDecoder(nn.Module):
         hapke = self.mixing == "hapke"  # intimate mixing is linear in albedo: fit there
         f = (self.w_minerals if hapke else self.f_minerals).double().cpu().numpy()
         r = np.asarray(mean_reflectance, dtype=np.float64).reshape(-1)
-        r = hapke_albedo(r) if hapke else r
         if r.shape != (f.shape[1],):
             raise ValueError(f"mean_reflectance must have shape ({f.shape[1]},), got {r.shape}")
-        a_mat = np.vstack([f.T, np.full((1, f.shape[0]), sum_weight)])
-        a, _ = nnls(a_mat, np.concatenate([r, [sum_weight]]))
+        if self.n_extra:
+            scale, water = self.scan_terms(torch.zeros(1, self.n_extra, device=self.f_minerals.device))
+            start = torch.ones_like(self.f_minerals[0])
+            if scale is not None:
+                start = start * scale[0]
+            if water is not None:
+                start = start * torch.exp(-water[0] * self.water_k2_per_um)
+            r = r / start.double().cpu().numpy()
+        jac = np.ones_like(r)
+        if hapke:  # rows weighted by dREFF/dw at the target: least squares in reflectance to first order
+            from .mixing import hapke_reflectance
+            r = hapke_albedo(r)
+            eps = 1e-4
+            jac = (hapke_reflectance(np.clip(r + eps, 0, 1)) - hapke_reflectance(np.clip(r - eps, 0, 1))) / (
+                np.clip(r + eps, 0, 1) - np.clip(r - eps, 0, 1))
+        p = float(np.clip(soc_fraction, 0.0, 0.5))
+        f_soc = torch.sigmoid(self.f_soc_logit).double().cpu().numpy() if hapke else self.f_soc.double().cpu().numpy()
+        a_mat = np.vstack([f.T * jac[:, None], np.full((1, f.shape[0]), sum_weight)])
+        a, _ = nnls(a_mat, np.concatenate([(r - p * f_soc) * jac, [sum_weight * (1.0 - p)]]))
         if not np.isfinite(a).all() or a.sum() <= 0:  # degenerate library: fall back to the uniform start
             return np.full(f.shape[0], 1.0 / f.shape[0])
         a = a / a.sum()
