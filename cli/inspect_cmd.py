@@ -101,7 +101,6 @@ def format_summary(s: dict) -> str:
     return "\n".join(lines)
 
 
-@user_errors
 def inspect(
     file: Annotated[Path, typer.Argument(help="Spectra file: CSV/TSV/TXT, Parquet, or ENVI .sli/.hdr.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")] = False,
@@ -138,4 +137,4 @@ def inspect(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("inspect")(inspect)
+    app.command("inspect")(user_errors(inspect))

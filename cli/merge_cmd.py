@@ -10,7 +10,6 @@ from socspec_cli._common import echo, user_errors
 from socspec_cli._read_options import DropBadRowsOpt, RegionColOpt, read_kwargs
 
 
-@user_errors
 def merge(
     files: Annotated[list[Path], typer.Argument(help="Two or more spectra files (any layout `inspect` reads).")],
     out: Annotated[Path, typer.Option("--out", help="Merged spectra file (.csv, .tsv or .parquet).")],
@@ -47,4 +46,4 @@ def merge(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("merge")(merge)
+    app.command("merge")(user_errors(merge))
