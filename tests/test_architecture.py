@@ -207,3 +207,18 @@ def test_each_shared_thing_is_defined_once():
                 if name in where:
                     where[name].append(str(f.relative_to(ROOT)))
     assert where == {k: [v] for k, v in ONE_DEFINITION.items()}
+
+
+# ------------------------------------------------------------------ one CLI style
+@pytest.mark.parametrize("path", sorted((ROOT / "cli").glob("*_cmd.py")), ids=lambda p: p.name)
+def test_cli_commands_are_module_level_functions_with_annotated_options(path):
+    """No commands as closures inside register(), no ``x = typer.Option(...)`` defaults."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for fn in [n for n in tree.body if isinstance(n, ast.FunctionDef)]:
+        defaults = fn.args.defaults + [d for d in fn.args.kw_defaults if d is not None]
+        old_style = [ast.unparse(d) for d in defaults if isinstance(d, ast.Call)
+                     and ast.unparse(d.func) in ("typer.Option", "typer.Argument")]
+        assert not old_style, f"{path.name}:{fn.name} uses typer.Option/Argument as a default: {old_style[:2]}"
+        if fn.name == "register":
+            nested = [n.name for n in ast.walk(fn) if isinstance(n, ast.FunctionDef) and n is not fn]
+            assert not nested, f"{path.name}: commands defined inside register(): {nested}"
