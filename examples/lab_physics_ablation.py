@@ -77,6 +77,7 @@ def main(argv=None):
     args = ap.parse_args(argv)
 
     import torch
+
     from socspec.io import read_spectra
     from socspec.lab import LabSOCModel
     from socspec.lab.metrics import mean_sd, mrmse_percent, regression_metrics
@@ -134,7 +135,8 @@ def main(argv=None):
                     rows.setdefault(key, []).append(met)
                     runs.append({"set": name, "seed": s, "variant": key, **met})
                     print(f"{name:18s} seed {s} {key:28s} R² {met['r2']:.3f} RMSE {met['rmse']:.2f} "
-                          f"MRMSE {met['mrmse']:.2f} % ({met['seconds']:.0f} s, best epoch {m.best_epoch_})", flush=True)
+                          f"MRMSE {met['mrmse']:.2f} % ({met['seconds']:.0f} s, best epoch {m.best_epoch_})",
+                          flush=True)
                     grid_model = grid_model or m
                     if args.plots and s == args.seeds[0]:
                         from socspec.lab.plots import plot_f_soc

@@ -23,7 +23,6 @@ the tables. Real data is read from ../shared, never copied.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 import warnings
@@ -119,7 +118,8 @@ def main(argv=None):
     print(f"merged: {table}  regions: {table.meta['region'].value_counts().to_dict()}")
     params = dict(decoder=args.decoder, hidden=args.hidden, epochs=args.epochs, batch_size=args.batch_size,
                   lr=args.lr, wl_min_nm=float(wl[0]),
-                  wl_max_nm=float(wl[-1]), step_nm=args.step_nm, device=args.device, val_fraction=args.val_fraction, patience=max(args.epochs // 5, 20))
+                  wl_max_nm=float(wl[-1]), step_nm=args.step_nm, device=args.device,
+                  val_fraction=args.val_fraction, patience=max(args.epochs // 5, 20))
     if args.decoder == "physics":
         params.update(mixing=args.mixing, photometric=args.photometric, water=args.water)
 
@@ -155,7 +155,8 @@ def main(argv=None):
     if args.moisture_model == "physical":
         from socspec.lab.moisture import moisten
         wet = moisten(R, wl, saturation=rng.uniform(args.saturation[0], args.saturation[1], len(R)),
-                      darkening_at_saturation=rng.uniform(0.4, 0.6, len(R)), water_path_um=rng.uniform(30, 90, len(R)))
+                      darkening_at_saturation=rng.uniform(0.4, 0.6, len(R)),
+                      water_path_um=rng.uniform(30, 90, len(R)))
     else:
         wet = moisten_bands(R, wl, depth=rng.uniform(args.moist_depth[0], args.moist_depth[1], (len(R), 1)),
                             darkening=rng.uniform(0.15, 0.35, (len(R), 1)))
@@ -191,15 +192,16 @@ def main(argv=None):
     moist_df = pd.DataFrame(rows).T
     print("\nMoist soils vs re-scans (one model on 75 % of every region; threshold at 5 % false alarms):")
     print(moist_df.to_string(float_format="{:.3f}".format))
-    from socspec.report import plot_scores_by_group
     from socspec.outputs import atomic_path
+    from socspec.report import plot_scores_by_group
     sc = np.concatenate([model.predict_frame(t)["ood_score"] for t in (rescan, moist)])
     grp = ["re-scan"] * len(rescan) + ["moist"] * len(moist)
     fig = plot_scores_by_group(sc, grp, model.ood_threshold_, reference=val, title="Moist vs dry re-scans")
     with atomic_path(out / "moist_scores.png") as tmp:
         fig.savefig(tmp, dpi=110)
 
-    results = {"config": {**params, "seeds": args.seeds, "n_scans": len(table), "grid_nm": [float(wl[0]), float(wl[-1]), args.step_nm]},
+    results = {"config": {**params, "seeds": args.seeds, "n_scans": len(table),
+                          "grid_nm": [float(wl[0]), float(wl[-1]), args.step_nm]},
                **{k: v for k, v in res.items() if k != "f_soc_folds"}, "moist": rows,
                "runtime_s": time.time() - t0}
     write_json(out / "results.json", results)

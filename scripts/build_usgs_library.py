@@ -14,7 +14,8 @@ Output (the one sanctioned copy of ../shared in the repository; a few hundred kB
   5 significant digits. ASD records are band-averaged (Gaussian, FWHM 5 nm, ``spectral.BandResampler``
   via :func:`socspec.preprocess.resample_values`); the coarser, irregular Beckman records are
   linearly interpolated. Blank source channels (chrysotile 29, psilomelane 41) are linearly
-  interpolated first (psilomelane's first 41 channels hold its 391 nm value). Every mineral with a spectrum AND density + cell volume is kept.
+  interpolated first (psilomelane's first 41 channels hold its 391 nm value). Every mineral with a
+  spectrum AND density + cell volume is kept.
 * ``usgs_v7_minerals.csv``: mineral, formula, density_g_cm3, unit_cell_volume_nm3, size_r_nm,
   usgs_record (title), instrument, density_source — the facts the physics decoder needs.
 

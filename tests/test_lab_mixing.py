@@ -11,8 +11,15 @@ import pytest
 import torch
 
 from socspec.endmembers import EndmemberLibrary
-from socspec.lab.mixing import (apply_scan_terms, fit_scan_terms, hapke_albedo, hapke_max_reflectance,
-                                hapke_reflectance, mix_spectra, water_absorption_per_cm)
+from socspec.lab.mixing import (
+    apply_scan_terms,
+    fit_scan_terms,
+    hapke_albedo,
+    hapke_max_reflectance,
+    hapke_reflectance,
+    mix_spectra,
+    water_absorption_per_cm,
+)
 from socspec.lab.models import PhysicsDecoder
 
 SHARED_ENDMEMBERS = Path(__file__).resolve().parents[2] / "shared" / "endmembers"
@@ -184,6 +191,7 @@ def test_pls_tuned_cv_table_equals_scikit_learn_cross_validation():
     from sklearn.model_selection import KFold, cross_val_score
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import FunctionTransformer
+
     from socspec.lab.pls import PLSTuned, pretreat
 
     rng = np.random.default_rng(0)

@@ -51,7 +51,8 @@ _UM_PER_CM = 1e4
 
 def _cosines(incidence_deg: float, emission_deg: float) -> tuple[float, float]:
     if not (0.0 <= incidence_deg < 90.0 and 0.0 <= emission_deg < 90.0):
-        raise ValueError(f"incidence and emission angles must be in [0, 90) degrees, got {incidence_deg}, {emission_deg}")
+        raise ValueError(f"incidence and emission angles must be in [0, 90) degrees, "
+                         f"got {incidence_deg}, {emission_deg}")
     return math.cos(math.radians(incidence_deg)), math.cos(math.radians(emission_deg))
 
 
@@ -93,6 +94,7 @@ def hapke_albedo(reflectance, incidence_deg: float = DEFAULT_INCIDENCE_DEG, emis
 @lru_cache(maxsize=1)
 def _water_table() -> tuple[np.ndarray, np.ndarray]:
     import pandas as pd
+
     from socspec_endmembers import data_dir
     t = pd.read_csv(data_dir() / "water_absorption.csv").sort_values("wavelength_nm")
     return t["wavelength_nm"].to_numpy(np.float64), t["absorption_per_cm"].to_numpy(np.float64)
@@ -128,7 +130,8 @@ def mix_spectra(alpha, spectra, mixing: str = "linear", incidence_deg: float = D
     if mixing == "linear":
         return alpha @ spectra
     if mixing == "hapke":
-        return hapke_reflectance(alpha @ hapke_albedo(spectra, incidence_deg, emission_deg), incidence_deg, emission_deg)
+        w_mix = alpha @ hapke_albedo(spectra, incidence_deg, emission_deg)
+        return hapke_reflectance(w_mix, incidence_deg, emission_deg)
     raise ValueError(f"mixing must be one of {MIXING}, got {mixing!r}")
 
 

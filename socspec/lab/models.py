@@ -231,6 +231,7 @@ class PhysicsDecoder(nn.Module):
         leaves reconstruction little to undo.
         """
         from scipy.optimize import nnls
+
         from .mixing import hapke_albedo
         hapke = self.mixing == "hapke"  # intimate mixing is linear in albedo: fit there
         f = (self.w_minerals if hapke else self.f_minerals).double().cpu().numpy()
