@@ -71,7 +71,10 @@ def flag_names(**flags: str):
     except SocspecInputError as exc:
         msg = str(exc)
         for param, flag in flags.items():
-            msg = re.sub(rf"\b{re.escape(param)}\b", flag, msg)
+            # a quoted name ('hidden', as scikit-learn's validation writes it) always; a bare one only
+            # when it cannot be an ordinary word (test_size, n_labels)
+            pattern = rf"'{re.escape(param)}'" + (rf"|\b{re.escape(param)}\b" if "_" in param else "")
+            msg = re.sub(pattern, flag, msg)
         raise SocspecInputError(msg) from None
 
 

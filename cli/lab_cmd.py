@@ -144,7 +144,9 @@ def fit_lab(
     if table.detection.get("synthetic"):
         note("using SIMULATED spectra")
     with flag_names(test_size="--test-size", wl_min_nm="--wl-min", wl_max_nm="--wl-max", step_nm="--step",
-                    region_col="--region-col", mixing="--mixing", ood_calibration="--ood-calibration"):
+                    region_col="--region-col", mixing="--mixing", ood_calibration="--ood-calibration",
+                    decoder="--decoder", hidden="--hidden", epochs="--epochs", lr="--lr", batch_size="--batch-size",
+                    patience="--patience", device="--device"):
         metrics = fit_lab_run(table, out, model_params=params, unlabeled=unl, test_size=test_size, seeds=run_seeds,
                               force=force, resume=resume, progress=not quiet and is_tty(),
                               region_col=region_col if cv == "region" else None)

@@ -140,3 +140,25 @@ def test_score_is_r2_of_the_soc_predictions():
     m = LabSOCModel(decoder="none", hidden=16, epochs=3, device="cpu", progress=False, patience=None,
                     batch_size=None).fit(table)
     assert m.score(table, table.soc_g_kg) == pytest.approx(r2_score(table.soc_g_kg, m.predict(table)))
+
+
+def test_cli_names_the_flag_for_a_bad_hyper_parameter(tmp_path):
+    from typer.testing import CliRunner
+
+    from socspec.io import write_spectra
+    from socspec.lab.simulate import simulate_lab_spectra
+    from socspec_cli.main import app
+
+    f = write_spectra(simulate_lab_spectra(n=20, seed=0, wavelength_nm=np.arange(400.0, 2401.0, 50.0)),
+                      tmp_path / "s.csv")
+    res = CliRunner().invoke(app, ["fit-lab", str(f), "--out", str(tmp_path / "o"), "--hidden", "0"])
+    assert res.exit_code == 2 and "--hidden" in res.output and "Traceback" not in res.output
+
+
+def test_flag_names_translates_parameters_not_words():
+    from socspec_cli._common import flag_names
+
+    with pytest.raises(SocspecInputError) as info:
+        with flag_names(decoder="--decoder", test_size="--test-size"):
+            raise SocspecInputError("the physics decoder needs 'decoder'='physics'; test_size must be < 1")
+    assert str(info.value) == "the physics decoder needs --decoder='physics'; --test-size must be < 1"
