@@ -18,6 +18,22 @@ EARTHLIB_SOIL_SOURCE = "icraf-isric-soil-database"
 UNLABELED_SOURCES = ("earthlib",)
 
 
+def earthlib_library() -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """earthlib's whole spectral library: (wavelength_nm (180,), reflectance (7261, 180) 0–1,
+    metadata with NAME, LEVEL_1..4, LAT, LON, SOURCE), read from ``earthlib/data/spectra.sli``
+    (ENVI, via ``spectral``) and ``earthlib.config.full_metadata`` — the files earthlib itself loads."""
+    try:
+        import spectral
+        from earthlib.config import full_endmember_path, full_metadata
+    except ImportError as exc:
+        raise SocspecInputError(f"earthlib spectra need the earthlib package ({exc})",
+                                hint='pip install earthlib (or pip install -e ".[remote]")') from None
+    lib = spectral.open_image(full_endmember_path + ".hdr")  # ENVI spectral library (spectral.io.envi)
+    wl = np.asarray(lib.bands.centers, dtype=np.float64)
+    wl = wl * 1000.0 if wl.max() < 100 else wl  # µm → nm
+    return wl, np.asarray(lib.spectra, dtype=np.float64), full_metadata
+
+
 def earthlib_soil_spectra(fill_water_bands: bool = True, step_nm: float = 10.0) -> SpectralTable:
     """The ICRAF-ISRIC soil spectra shipped by earthlib as an unlabelled :class:`SpectralTable`.
 
@@ -27,17 +43,9 @@ def earthlib_soil_spectra(fill_water_bands: bool = True, step_nm: float = 10.0) 
     labelled and unlabelled scans (``detection["water_band_gaps_nm"]`` lists the gaps).
     ``False``: earthlib's own 180 channels. meta: ``id``, ``lat``, ``lon``, ``region`` = "ICRAF-ISRIC".
     """
-    try:
-        import spectral
-        from earthlib.config import full_endmember_path, full_metadata
-    except ImportError as exc:
-        raise SocspecInputError(f"--unlabeled earthlib needs the earthlib package ({exc})",
-                                hint='pip install earthlib (or pip install -e ".[remote]")') from None
-    lib = spectral.open_image(full_endmember_path + ".hdr")  # ENVI spectral library (spectral.io.envi)
-    wl = np.asarray(lib.bands.centers, dtype=np.float64)
-    wl = wl * 1000.0 if wl.max() < 100 else wl  # µm → nm
+    wl, r, full_metadata = earthlib_library()
     keep = (full_metadata["SOURCE"] == EARTHLIB_SOIL_SOURCE).to_numpy()
-    r = np.asarray(lib.spectra, dtype=np.float64)[keep]
+    r = r[keep]
     meta = pd.DataFrame({"id": full_metadata.loc[keep, "NAME"].astype(str).to_numpy(),
                          "lat": full_metadata.loc[keep, "LAT"].to_numpy(float),
                          "lon": full_metadata.loc[keep, "LON"].to_numpy(float), "region": "ICRAF-ISRIC"})

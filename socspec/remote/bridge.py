@@ -1,0 +1,408 @@
+"""The bridge: the lab spectral autoencoder on satellite sensor bands (DESIGN.md, "The bridge").
+
+:class:`SensorBandAutoencoder` is the lab model's encoder and decoder (:func:`socspec.lab.models.
+build_autoencoder`, trained by :func:`socspec.lab.trainer.train` on the reconstruction term of
+eq. 1) on B sensor bands instead of an ASD grid. Shapes: band spectra ``R`` (n, B) reflectance
+0–1 (Sentinel-2 L2A: B = 12, B1…B12 without B10, :func:`socspec.preprocess.sensor_bands`); latent
+``m̂`` (n, K) fractions (softmax, rows sum to 1); reconstruction ``R̂`` (n, B).
+
+**Physics decoder on bands.** Every endmember spectrum f_k(λ) is convolved with the sensor's band
+responses (:meth:`socspec.endmembers.EndmemberLibrary.to_sensor`: Gaussian responses from band
+centres and FWHM through ``spectral.BandResampler``), F_kb = ∫ f_k(λ) s_b(λ) dλ / ∫ s_b(λ) dλ.
+Linear mixing commutes with that convolution, so R̂_ib = Σ_k α_ik F_kb is exactly the band
+convolution of the mixed spectrum. A pixel is not a lab powder, so the library is the lab one's
+minerals plus two cover endmembers from ``earthlib`` (MIT; Kim, ``earth-chris/earthlib``,
+``earthlib/data/spectra.sli`` + ``spectra.csv``, read by :func:`socspec.lab.unlabeled.earthlib_library`):
+
+* ``green_vegetation`` — the median of earthlib's 2,000 PROSAIL canopy spectra (LEVEL_2 "vegetation");
+* ``npv`` — the median of its non-photosynthetic litter/residue spectra (LEVEL_2 "npv", LEVEL_3
+  "litter" or "npv"; bark and wood left out: they are not field residue);
+
+and soil moisture is the lab decoder's per-pixel liquid-water path (``water=True``: R̂ ← R̂·exp(−2 κ_w d),
+κ_w at the band centre — an approximation inside wide bands such as B12), with a per-pixel
+brightness factor (``photometric=True``: illumination, slope). Latent 0 (the lab model's SOC slot,
+``SOC_INDEX``) is a learned dark organic spectrum (f_SOC); no SOC labels are used here — SOC is
+the SpTGNN's job; the bridge gives it spectral similarity (``latent``) and trust (``flag``).
+Mixing is areal (``mixing="linear"``) and, by default, of area fractions directly
+(``alpha_conversion=False``: canopy and residue cover are areas, not mineral masses).
+
+**OOD.** The score is the per-pixel reconstruction RMSE over the bands; the threshold is the
+split-conformal one the lab path uses (:func:`socspec.ood.conformal_calibration`) on held-in
+pixels of the fine-tuning spectra, at ``false_alarm``.
+
+**Training.** Optional pre-training on many unlabelled spectra (``pretrain="earthlib"``: the 4,168
+ICRAF-ISRIC soils of earthlib convolved to the bands; or any (m, B) array), then fine-tuning on the
+corpus's point band spectra (``Corpus.band_spectra``) with early stopping on the held-in pixels.
+"""
+from __future__ import annotations
+
+from numbers import Integral, Real
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
+
+from ..endmembers import EndmemberLibrary, GridEndmembers
+from ..errors import SocspecInputError
+from ..preprocess import normalise_sensor, sensor_bands
+
+MODEL_FORMAT, MODEL_FORMAT_VERSION = "socspec-sensor-autoencoder", 1
+COVER_ENDMEMBERS = ("green_vegetation", "npv")
+ORGANIC_LATENT = "organic"  # latent 0: the lab model's SOC slot, a learned dark organic spectrum
+_CHUNK = 8192
+
+
+def earthlib_cover_library(step_nm: float = 10.0) -> EndmemberLibrary:
+    """``green_vegetation`` and ``npv`` reflectance (2, M) from earthlib on 400–2450 nm at ``step_nm``
+    (medians, see the module docstring; earthlib's removed water-vapour bands are interpolated —
+    no Sentinel-2 band falls inside them). Density and size are placeholders of 1 (ρ·r = 1 mg m⁻²)
+    because these covers mix by area (``alpha_conversion=False``); :func:`sensor_endmembers`
+    replaces them by the minerals' mean ρ·r."""
+    from ..lab.unlabeled import earthlib_library
+
+    wl, r, meta = earthlib_library()
+    level2 = meta["LEVEL_2"].astype(str).to_numpy()
+    level3 = meta["LEVEL_3"].astype(str).to_numpy()
+    picks = {"green_vegetation": level2 == "vegetation",
+             "npv": (level2 == "npv") & np.isin(level3, ("litter", "npv"))}
+    grid = np.arange(wl[0], wl[-1] + 1e-9, float(step_nm))
+    spectra, sources = [], []
+    for name, rows in picks.items():
+        med = np.nanmedian(r[rows], axis=0)
+        ok = np.isfinite(med)
+        spectra.append(np.interp(grid, wl[ok], med[ok]))
+        sources.append(f"earthlib median of {int(rows.sum())} spectra ({name})")
+    return EndmemberLibrary(list(picks), grid, np.clip(np.vstack(spectra), 0.0, 1.0), np.ones(2), np.ones(2),
+                            sources=sources)
+
+
+def sensor_endmembers(library="usgs", sensor: str = "sentinel2", cover: bool = True) -> GridEndmembers:
+    """The decoder's endmembers on the sensor's bands: the mineral ``library`` (an
+    :class:`EndmemberLibrary` or a name for :meth:`EndmemberLibrary.named`) and, with ``cover``, the
+    earthlib cover spectra, each convolved with the band responses (:meth:`EndmemberLibrary.to_sensor`).
+    Returns :class:`GridEndmembers` on the band centres (nm); covers get the minerals' mean ρ·r."""
+    lib = EndmemberLibrary.named(library) if isinstance(library, str) else library
+    minerals = lib.to_sensor(sensor)
+    names, spectra, rho_r = list(minerals.names), [minerals.spectra], [minerals.rho_r]
+    if cover:
+        cov = earthlib_cover_library().to_sensor(sensor)
+        names += list(cov.names)
+        spectra.append(cov.spectra)
+        rho_r.append(np.full(len(cov), float(np.mean(minerals.rho_r))))
+    return GridEndmembers(names, minerals.wavelength_nm, np.vstack(spectra), np.concatenate(rho_r))
+
+
+def earthlib_band_spectra(sensor: str = "sentinel2") -> np.ndarray:
+    """(4168, B) earthlib's ICRAF-ISRIC soils convolved to the sensor's bands (pre-training data)."""
+    from ..lab.unlabeled import earthlib_soil_spectra
+    from ..preprocess import resample_to_sensor
+
+    return np.asarray(resample_to_sensor(earthlib_soil_spectra(), sensor).values, dtype=np.float64)
+
+
+def _check_bands(x, n_bands: int, what: str = "band_spectra") -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] != n_bands:
+        raise SocspecInputError(f"{what} must have shape (n, {n_bands}) (one reflectance per band), got {x.shape}")
+    bad = ~np.all(np.isfinite(x), axis=1)
+    if bad.any():
+        raise SocspecInputError(f"{int(bad.sum())} rows of {what} have missing values "
+                                f"(first row {int(np.argmax(bad))})", hint="drop them, or use score_frame()")
+    return x
+
+
+class SensorBandAutoencoder(BaseEstimator):
+    """Lab encoder + decoder on sensor bands: latent abundances and a calibrated OOD flag per pixel.
+
+    Parameters
+    ----------
+    sensor : str, default="sentinel2"
+        Band model (:func:`socspec.preprocess.sensor_bands`).
+    decoder : {"physics", "ann"}, default="physics"
+        ``physics``: fixed band-convolved endmembers (+ learned organic spectrum); ``ann``: the lab
+        ANN decoder (sigmoid MLP) with the same K.
+    endmembers : {"usgs", "synthetic"} or EndmemberLibrary, default="usgs"
+        Mineral library (convolved to the bands).
+    cover : bool, default=True
+        Add earthlib's green vegetation and NPV endmembers.
+    water, photometric : bool, default=True
+        Physics decoder's per-pixel liquid-water path and brightness factor.
+    alpha_conversion : bool, default=False
+        Mix mass fractions through ρ·r (seed 003 eq. 2) instead of area fractions.
+    hidden, n_hidden_layers : int, default=64, 2
+        Encoder (and ANN decoder) width and depth.
+    epochs, pretrain_epochs : int, default=300, 100
+        Fine-tuning and pre-training epochs (early stopping on held-in pixels when fine-tuning).
+    lr : float, default=1e-3
+    batch_size : int or None, default=256
+    val_fraction : float, default=0.2
+        Share of the fine-tuning pixels held in for early stopping and the conformal threshold.
+    patience : int or None, default=30
+    sigma_reflectance : float, default=0.01
+    false_alarm : float, default=0.05
+        Nominal false-alarm rate α of the OOD flag.
+    device : str, default="cpu"
+    seed : int, default=0
+    progress : bool, default=False
+
+    Attributes
+    ----------
+    band_centre_nm_ (B,), band_names_, endmembers_ (GridEndmembers on the bands), latent_names_ (K,),
+    net_ (LabAutoencoder), ood_threshold_ (reflectance RMSE), ood_calibration_ (dict),
+    val_scores_ (held-in scores), history_.
+    """
+
+    _parameter_constraints: dict = {
+        "sensor": [str],
+        "decoder": [StrOptions({"physics", "ann"})],
+        "endmembers": [StrOptions({"usgs", "synthetic"}), EndmemberLibrary],
+        "cover": ["boolean"],
+        "water": ["boolean"],
+        "photometric": ["boolean"],
+        "alpha_conversion": ["boolean"],
+        "hidden": [Interval(Integral, 1, None, closed="left")],
+        "n_hidden_layers": [Interval(Integral, 1, None, closed="left")],
+        "epochs": [Interval(Integral, 1, None, closed="left")],
+        "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), None],
+        "val_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "patience": [Interval(Integral, 1, None, closed="left"), None],
+        "sigma_reflectance": [Interval(Real, 0, None, closed="neither")],
+        "false_alarm": [Interval(Real, 0, 1, closed="neither")],
+        "device": [str],
+        "seed": [Interval(Integral, 0, None, closed="left")],
+        "progress": ["boolean"],
+    }
+
+    def __init__(self, sensor: str = "sentinel2", decoder: str = "physics", endmembers="usgs", cover: bool = True,
+                 water: bool = True, photometric: bool = True, alpha_conversion: bool = False, hidden: int = 64,
+                 n_hidden_layers: int = 2, epochs: int = 300, pretrain_epochs: int = 100, lr: float = 1e-3,
+                 batch_size: int | None = 256, val_fraction: float = 0.2, patience: int | None = 30,
+                 sigma_reflectance: float = 0.01, false_alarm: float = 0.05, device: str = "cpu", seed: int = 0,
+                 progress: bool = False):
+        self.sensor = sensor
+        self.decoder = decoder
+        self.endmembers = endmembers
+        self.cover = cover
+        self.water = water
+        self.photometric = photometric
+        self.alpha_conversion = alpha_conversion
+        self.hidden = hidden
+        self.n_hidden_layers = n_hidden_layers
+        self.epochs = epochs
+        self.pretrain_epochs = pretrain_epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.val_fraction = val_fraction
+        self.patience = patience
+        self.sigma_reflectance = sigma_reflectance
+        self.false_alarm = false_alarm
+        self.device = device
+        self.seed = seed
+        self.progress = progress
+
+    # ------------------------------------------------------------------ build
+    def _check_params(self):
+        try:
+            self._validate_params()
+        except InvalidParameterError as exc:
+            raise SocspecInputError(str(exc)) from None
+        normalise_sensor(self.sensor)
+
+    def build_network(self, endmembers: GridEndmembers | None = None) -> torch.nn.Module:
+        """``endmembers_`` (band-convolved library, or the given one), ``latent_names_`` and ``net_``
+        (initialised from ``seed``)."""
+        from ..lab.estimator import resolve_device
+        from ..lab.models import build_autoencoder
+
+        self._check_params()
+        centre, _, names = sensor_bands(self.sensor)
+        self.band_centre_nm_, self.band_names_ = centre, names
+        self.endmembers_ = endmembers if endmembers is not None else sensor_endmembers(
+            self.endmembers, self.sensor, self.cover)
+        self.latent_names_ = [ORGANIC_LATENT] + list(self.endmembers_.names)
+        self.device_ = resolve_device(self.device)
+        phys = self.decoder == "physics"
+        torch.manual_seed(int(self.seed))
+        self.net_ = build_autoencoder(
+            self.decoder, centre.size, len(self.latent_names_), int(self.hidden), int(self.n_hidden_layers),
+            self.endmembers_.spectra, self.endmembers_.rho_r, bool(self.alpha_conversion), mixing="linear",
+            photometric=phys and bool(self.photometric), water=phys and bool(self.water), wavelength_nm=centre,
+            f_soc_init="dark").to(self.device_)
+        return self.net_
+
+    def _initialise(self, x: np.ndarray) -> None:
+        """Encoder standardisation on ``x``; decoder and latent prior at the best mix of its mean."""
+        enc, dec = self.net_.encoder, self.net_.decoder
+        enc.set_standardisation(x)
+        organic = 0.02  # the organic latent starts small (a few % of a pixel)
+        if self.decoder == "physics":
+            rest = dec.mixture_prior(x.mean(axis=0), soc_fraction=organic)
+        else:
+            dec.init_mean_spectrum(x.mean(axis=0))
+            rest = None
+        enc.init_latent_prior(organic, 0, other_fractions=rest)
+
+    def _train(self, x: np.ndarray, validation: np.ndarray, epochs: int, patience, desc: str) -> list:
+        from ..lab import trainer
+        from ..lab.estimator import LabTrainingData
+
+        data = LabTrainingData(np.asarray(x, dtype=np.float32), np.full(len(x), np.nan), validation)
+        train_d, val_d = data.split(self.device_)
+        out = trainer.train(self.net_, train_d, val_d, epochs=int(epochs), lr=float(self.lr),
+                            batch_size=self.batch_size, patience=patience,
+                            sigma_reflectance=float(self.sigma_reflectance), device=self.device_,
+                            seed=int(self.seed), progress=bool(self.progress), desc=desc)
+        return [dict(h, phase=desc) for h in out["history"]]
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, band_spectra, pretrain=None, endmembers: GridEndmembers | None = None):
+        """Pre-train on ``pretrain`` (None, ``"earthlib"`` or an (m, B) array; all rows, no early
+        stopping, ``pretrain_epochs``), then fine-tune on ``band_spectra`` (n, B) with
+        ``val_fraction`` held in for early stopping and for the conformal OOD threshold."""
+        self._check_params()
+        centre, _, _ = sensor_bands(self.sensor)
+        x = _check_bands(band_spectra, centre.size)
+        if isinstance(pretrain, str):
+            if pretrain != "earthlib":
+                raise SocspecInputError(f"pretrain={pretrain!r}: use 'earthlib', an (m, {centre.size}) array or None")
+            xp = earthlib_band_spectra(self.sensor)
+        else:
+            xp = None if pretrain is None else _check_bands(pretrain, centre.size, "pretrain")
+        n_val = int(round(float(self.val_fraction) * len(x)))
+        if n_val < 1 or len(x) - n_val < 2:
+            raise SocspecInputError(f"{len(x)} band spectra are too few to hold in {self.val_fraction:.0%} "
+                                    "for the OOD calibration", hint="give more points")
+        rng = np.random.default_rng(int(self.seed))
+        val = np.zeros(len(x), dtype=bool)
+        val[rng.choice(len(x), n_val, replace=False)] = True
+        self.build_network(endmembers)
+        self._initialise(x[~val] if xp is None else np.concatenate([xp, x[~val]]))
+        self.history_ = []
+        if xp is not None and int(self.pretrain_epochs) > 0:
+            self.history_ += self._train(xp, np.zeros(len(xp), dtype=bool), self.pretrain_epochs, None, "pretrain")
+        self.history_ += self._train(x, val, self.epochs, self.patience, "finetune")
+        self.n_pretrain_ = 0 if xp is None else int(len(xp))
+        self.n_train_ = int((~val).sum())
+        self.calibrate(x[val], source="held-in band spectra")
+        return self
+
+    def calibrate(self, band_spectra, source: str = "calibration band spectra"):
+        """Set the OOD threshold from scores of spectra the network did not train on
+        (:func:`socspec.ood.conformal_calibration` at ``false_alarm``)."""
+        from ..ood import conformal_calibration
+
+        self.val_scores_ = self.reconstruction_error(band_spectra)
+        cal = conformal_calibration(self.val_scores_, float(self.false_alarm))
+        cal["scores"] = source
+        self.ood_threshold_, self.ood_calibration_ = float(cal["threshold"]), cal
+        return self
+
+    # ------------------------------------------------------------------ use
+    def _check_fitted(self):
+        if not hasattr(self, "net_"):
+            raise RuntimeError("SensorBandAutoencoder is not fitted; call fit(band_spectra) or load(folder)")
+
+    @torch.no_grad()
+    def _forward(self, band_spectra):
+        self._check_fitted()
+        x = _check_bands(band_spectra, len(self.band_centre_nm_)).astype(np.float32)
+        self.net_.eval()
+        ms, rs = [], []
+        for s in range(0, len(x), _CHUNK):
+            m, r = self.net_(torch.as_tensor(x[s:s + _CHUNK], device=self.device_))
+            ms.append(m.float().cpu().numpy())
+            rs.append(r.float().cpu().numpy())
+        k, b = len(self.latent_names_), x.shape[1]
+        return (x, np.concatenate(ms) if ms else np.zeros((0, k), np.float32),
+                np.concatenate(rs) if rs else np.zeros((0, b), np.float32))
+
+    def latent(self, band_spectra) -> np.ndarray:
+        """(n, K) latent fractions (columns ``latent_names_``; rows sum to 1)."""
+        return self._forward(band_spectra)[1].astype(np.float64)
+
+    def reconstruct(self, band_spectra) -> np.ndarray:
+        """(n, B) reconstructed band reflectance."""
+        return self._forward(band_spectra)[2].astype(np.float64)
+
+    def reconstruction_error(self, band_spectra) -> np.ndarray:
+        """(n,) per-pixel RMSE over the bands (reflectance) — the OOD score."""
+        from ..lab.metrics import per_spectrum_rmse
+
+        x, _, r = self._forward(band_spectra)
+        return per_spectrum_rmse(x, r)
+
+    def flag(self, band_spectra) -> np.ndarray:
+        """(n,) bool: reconstruction error above the calibrated threshold."""
+        return self.reconstruction_error(band_spectra) > self.ood_threshold_
+
+    def score_frame(self, band_spectra) -> pd.DataFrame:
+        """``ood_score``, ``ood_threshold``, ``ood_flag`` per row; rows with a missing band get NaN
+        score and no flag."""
+        x = np.asarray(band_spectra, dtype=np.float64)
+        ok = valid_rows(x)
+        score = np.full(len(x), np.nan)
+        if ok.any():
+            score[ok] = self.reconstruction_error(x[ok])
+        return pd.DataFrame({"ood_score": score, "ood_threshold": self.ood_threshold_,
+                             "ood_flag": np.where(ok, score > self.ood_threshold_, False)})
+
+    # ------------------------------------------------------------------ persist
+    def save(self, folder) -> Path:
+        """Write ``config.json``, ``weights.pt`` (state dict), ``endmembers.npz`` and the manifest."""
+        from ..outputs import atomic_path, write_json
+        from ..runs import write_manifest
+
+        self._check_fitted()
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        params = self.get_params()
+        if not isinstance(params["endmembers"], str):
+            params["endmembers"] = "custom"  # the convolved library itself is in endmembers.npz
+        with atomic_path(folder / "weights.pt") as tmp:
+            torch.save({k: v.detach().cpu() for k, v in self.net_.state_dict().items()}, tmp)
+        self.endmembers_.save(folder / "endmembers.npz")
+        write_json(folder / "config.json", {
+            "format": f"{MODEL_FORMAT}/{MODEL_FORMAT_VERSION}", "params": params,
+            "band_centre_nm": self.band_centre_nm_.tolist(), "band_names": list(self.band_names_),
+            "latent_names": list(self.latent_names_), "ood_threshold": self.ood_threshold_,
+            "ood_calibration": self.ood_calibration_, "val_scores": self.val_scores_.tolist(),
+            "n_pretrain": self.n_pretrain_, "n_train": self.n_train_, "history": self.history_})
+        write_manifest(folder, MODEL_FORMAT, MODEL_FORMAT_VERSION)
+        return folder
+
+    @classmethod
+    def load(cls, folder, device: str = "cpu") -> SensorBandAutoencoder:
+        """Read a folder written by :meth:`save` (manifest checked first; weights with weights_only)."""
+        from ..runs import ModelFolderError, load_torch, read_json, verify_model_folder
+
+        folder = Path(folder)
+        verify_model_folder(folder, MODEL_FORMAT, MODEL_FORMAT_VERSION)
+        cfg = read_json(folder / "config.json")
+        try:
+            params = dict(cfg["params"])
+            if params.get("endmembers") == "custom":
+                params["endmembers"] = "usgs"  # placeholder: the saved convolved library is used
+            params["device"] = device
+            obj = cls(**params)
+            obj.build_network(GridEndmembers.load(folder / "endmembers.npz"))
+            obj.net_.load_state_dict(load_torch(folder / "weights.pt", map_location=obj.device_, what="weights.pt"))
+            obj.net_.eval()
+            obj.ood_threshold_ = float(cfg["ood_threshold"])
+            obj.ood_calibration_ = cfg["ood_calibration"]
+            obj.val_scores_ = np.asarray(cfg["val_scores"], dtype=np.float64)
+            obj.n_pretrain_, obj.n_train_, obj.history_ = cfg["n_pretrain"], cfg["n_train"], cfg["history"]
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0][:200]
+            raise ModelFolderError(f"the sensor-band autoencoder does not load: {first}", path=folder,
+                                   hint="the folder is damaged or from another socspec version; refit") from None
+        return obj
+
+
+def valid_rows(band_spectra) -> np.ndarray:
+    """(n,) bool: rows with every band finite."""
+    return np.all(np.isfinite(np.asarray(band_spectra, dtype=np.float64)), axis=1)

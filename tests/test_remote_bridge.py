@@ -1,0 +1,126 @@
+"""The bridge: the lab autoencoder on Sentinel-2 bands (socspec.remote.bridge)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from socspec.endmembers import EndmemberLibrary
+from socspec.preprocess import resample_to_sensor, sensor_bands
+from socspec.remote.bridge import SensorBandAutoencoder, sensor_endmembers
+from socspec.spectra import SpectralTable
+
+KNOWN = ["quartz", "kaolinite", "illite", "calcite"]
+
+
+@pytest.fixture(scope="module")
+def library():
+    return EndmemberLibrary.synthetic()
+
+
+def _physics_net(lib):
+    ae = SensorBandAutoencoder(decoder="physics", endmembers=lib, cover=False, water=False, photometric=False)
+    ae.build_network()
+    return ae
+
+
+def test_one_endmember_decodes_to_its_band_convolved_spectrum(library):
+    """m̂ = one-hot on mineral k → R̂ = f_k convolved with the S2 band responses (the resampler
+    applied to the 1 nm spectrum as a table, an independent path through resample_to_sensor)."""
+    ae = _physics_net(library)
+    k = len(ae.latent_names_)
+    table = SpectralTable(library.wavelength_nm, library.spectra, "reflectance")
+    expected = resample_to_sensor(table, "sentinel2").values
+    for i, name in enumerate(library.names):
+        m = torch.zeros(1, k)
+        m[0, ae.latent_names_.index(name)] = 1.0
+        with torch.no_grad():
+            r = ae.net_.decoder(m).numpy()[0]
+        np.testing.assert_allclose(r, expected[i], rtol=1e-5, atol=1e-6, err_msg=name)
+
+
+def test_decoder_reproduces_an_exact_mixture(library):
+    """Linear mixing commutes with band convolution: decoding area fractions a gives the band
+    convolution of the mixed 1 nm spectrum Σ a_k f_k(λ)."""
+    ae = _physics_net(library)
+    rng = np.random.default_rng(3)
+    a = rng.dirichlet(np.ones(len(library)), 5)
+    mixed = SpectralTable(library.wavelength_nm, a @ library.spectra, "reflectance")
+    expected = resample_to_sensor(mixed, "sentinel2").values
+    m = np.zeros((5, len(ae.latent_names_)), np.float32)
+    m[:, [ae.latent_names_.index(n) for n in library.names]] = a
+    with torch.no_grad():
+        r = ae.net_.decoder(torch.as_tensor(m)).numpy()
+    np.testing.assert_allclose(r, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_cover_endmembers_from_earthlib_look_like_vegetation_and_residue():
+    pytest.importorskip("earthlib", reason="earthlib (remote extra) not installed")
+    em = sensor_endmembers("synthetic", cover=True)
+    _, _, bands = sensor_bands("sentinel2")
+    veg = em.spectra[em.names.index("green_vegetation")]
+    npv = em.spectra[em.names.index("npv")]
+    b4, b8 = bands.index("B4"), bands.index("B8")
+    assert veg[b8] > 3 * veg[b4]  # red edge: NDVI of a green canopy > 0.5
+    assert npv[b8] < 2 * npv[b4]  # dry residue: no red edge
+    assert em.names[:16] == EndmemberLibrary.synthetic().names
+
+
+def _mixtures(lib, n, rng, shift=False):
+    s2 = lib.to_sensor("sentinel2")
+    a = rng.dirichlet(np.ones(len(KNOWN)), n)
+    x = a @ s2.subset(KNOWN).spectra
+    if shift:  # a planted mineral the decoder's library does not hold
+        w = rng.uniform(0.4, 0.7, n)[:, None]
+        x = (1 - w) * x + w * s2.subset(["hematite"]).spectra
+    return x * rng.uniform(0.8, 1.0, (n, 1)) + rng.normal(0, 0.003, x.shape)
+
+
+@pytest.fixture(scope="module")
+def fitted(library):
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    train = _mixtures(library, 500, rng)
+    ae = SensorBandAutoencoder(decoder="ann", endmembers=library.subset(KNOWN), cover=False, hidden=32,
+                               epochs=150, patience=None, seed=0).fit(train)
+    return ae, _mixtures(library, 400, rng), _mixtures(library, 200, rng, shift=True)
+
+
+def test_ood_flag_catches_a_planted_shift_and_keeps_false_alarms_near_alpha(fitted):
+    ae, fresh, shifted = fitted
+    assert ae.ood_calibration_["reached"] and ae.ood_calibration_["n_calibration"] == 100
+    # threshold is the split-conformal quantile of the held-in scores (socspec.ood)
+    from socspec.ood import conformal_threshold
+    assert ae.ood_threshold_ == conformal_threshold(ae.val_scores_, 0.05)
+    assert ae.flag(shifted).mean() >= 0.9
+    assert ae.flag(fresh).mean() <= 0.12  # α = 0.05; binomial + calibration noise at n = 400/100
+    frame = ae.score_frame(np.vstack([fresh[:3], np.full((1, 12), np.nan)]))
+    assert list(frame.columns) == ["ood_score", "ood_threshold", "ood_flag"]
+    assert np.isnan(frame["ood_score"].iloc[3]) and not frame["ood_flag"].iloc[3]
+
+
+def test_latent_rows_are_fractions(fitted):
+    ae, fresh, _ = fitted
+    z = ae.latent(fresh[:10])
+    assert z.shape == (10, len(KNOWN) + 1)
+    np.testing.assert_allclose(z.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_save_load_round_trips_bit_for_bit(fitted, tmp_path):
+    ae, fresh, shifted = fitted
+    x = np.vstack([fresh, shifted])
+    ae.save(tmp_path / "bridge")
+    back = SensorBandAutoencoder.load(tmp_path / "bridge")
+    assert np.array_equal(back.latent(x), ae.latent(x))
+    assert np.array_equal(back.reconstruction_error(x), ae.reconstruction_error(x))
+    assert back.ood_threshold_ == ae.ood_threshold_ and back.latent_names_ == ae.latent_names_
+    (tmp_path / "bridge" / "weights.pt").write_bytes(b"not torch")
+    from socspec.runs import ModelFolderError
+    with pytest.raises(ModelFolderError):
+        SensorBandAutoencoder.load(tmp_path / "bridge")
+
+
+def test_bad_band_count_is_a_clear_input_error(fitted):
+    from socspec.errors import SocspecInputError
+    with pytest.raises(SocspecInputError, match=r"shape \(n, 12\)"):
+        fitted[0].latent(np.ones((3, 10)))
