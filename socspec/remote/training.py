@@ -49,8 +49,8 @@ class TrainConfig:
     lr, weight_decay : Adam; beta : β of β-NLL; moran_weight : λ_M; balance_weight : λ_B;
     label_mask_fraction : share of training nodes whose labels are hidden (and scored) per epoch
     when label features are used; full_graph_max_nodes : above this many nodes train on k-hop
-    subgraphs of ``batch_size`` seeds (the full graph of 50k points takes about 1 GB with the
-    memory-efficient attention, so the default keeps graphs up to 100k nodes whole);
+    subgraphs of ``batch_size`` seeds (the attention's memory grows as N·R·H·C + E·H, so the
+    default keeps graphs up to 100k nodes whole: one step per epoch, no repeated neighbourhoods);
     grad_clip : max gradient norm; checkpoint_every : epochs.
     """
 
