@@ -124,3 +124,96 @@ def test_bad_band_count_is_a_clear_input_error(fitted):
     from socspec.errors import SocspecInputError
     with pytest.raises(SocspecInputError, match=r"shape \(n, 12\)"):
         fitted[0].latent(np.ones((3, 10)))
+
+
+# ------------------------------------------------------------------ into the graph (SpTGNN)
+@pytest.fixture(scope="module")
+def sim():
+    from socspec.remote import simulate_corpus
+    return simulate_corpus(n=160, seed=2, chip_size=4)
+
+
+@pytest.fixture(scope="module")
+def sim_bridge(sim):
+    torch.set_num_threads(1)
+    return SensorBandAutoencoder(endmembers="synthetic", cover=False, hidden=16, epochs=30).fit(sim.band_spectra)
+
+
+def _pairs(edge_index):
+    return set(map(tuple, edge_index.T.tolist()))
+
+
+def test_latent_spectral_edges_are_knn_in_latent_space(sim, sim_bridge):
+    from sklearn.neighbors import NearestNeighbors
+
+    from socspec.remote.graph import GraphSpec, build_graph
+    from socspec.remote.sptgnn import SpTGNNRegressor
+
+    model = SpTGNNRegressor(spectral_edges="latent")
+    model.spectra_source_, model.bridge_ = "band_spectra", sim_bridge
+    nodes = model._graph_nodes(sim, {})
+    z = sim_bridge.latent(sim.band_spectra)
+    assert np.array_equal(nodes.spectra, z)
+    assert np.array_equal(nodes.ood_flag, sim_bridge.flag(sim.band_spectra))
+    k = 5
+    g = build_graph(nodes, GraphSpec(relations=("spectral",), k_spectral=k))
+    nn = NearestNeighbors(n_neighbors=k + 1, metric="cosine").fit(z)
+    idx = nn.kneighbors(z, return_distance=False)
+    want = set()
+    for i, row in enumerate(idx):
+        for j in [j for j in row if j != i][:k]:
+            want |= {(int(j), i), (i, int(j))}  # symmetrised, source j → target i
+    assert _pairs(g.relation("spectral")) == want
+    # raw-band edges differ from latent ones
+    from socspec.remote.graph import GraphNodes
+    raw = build_graph(GraphNodes(sim.lat, sim.lon, None, sim.band_spectra),
+                      GraphSpec(relations=("spectral",), k_spectral=k))
+    assert _pairs(raw.relation("spectral")) != want
+
+
+def test_drop_ood_edges_removes_flagged_nodes_spectral_edges_only(sim):
+    from socspec.remote.graph import GraphNodes, GraphSpec, build_graph, join_graph
+
+    rng = np.random.default_rng(0)
+    flag = np.zeros(len(sim), bool)
+    flag[rng.choice(len(sim), 20, replace=False)] = True
+    nodes = GraphNodes(sim.lat, sim.lon, None, sim.band_spectra, flag)
+    keep = build_graph(nodes, GraphSpec(relations=("spatial", "spectral")))
+    drop = build_graph(nodes, GraphSpec(relations=("spatial", "spectral"), drop_ood_edges=True))
+    bad = np.flatnonzero(flag)
+    assert np.isin(keep.relation("spectral"), bad).any()
+    assert not np.isin(drop.relation("spectral"), bad).any()
+    assert _pairs(drop.relation("spatial")) == _pairs(keep.relation("spatial"))
+    # the unflagged nodes' spectral kNN is the kNN among unflagged nodes only
+    sub = build_graph(nodes.take(np.flatnonzero(~flag)), GraphSpec(relations=("spectral",)))
+    assert _pairs(np.flatnonzero(~flag)[sub.relation("spectral")]) == _pairs(drop.relation("spectral"))
+    # inductive join: flagged training nodes send and flagged query nodes receive no spectral edge
+    train, query = nodes.take(np.arange(120)), nodes.take(np.arange(120, 160))
+    spec = GraphSpec(relations=("spatial", "spectral"), drop_ood_edges=True)
+    g_train = build_graph(train, spec)
+    j = join_graph(g_train, train, query, spec)
+    new, new_types = j.edge_index[:, g_train.n_edges:], j.edge_type[g_train.n_edges:]
+    spec_new = new[:, new_types == j.relations.index("spectral")]
+    assert spec_new.size and not np.isin(spec_new[0], bad[bad < 120]).any()
+    assert not np.isin(spec_new[1], bad[bad >= 120]).any()
+
+
+def test_sptgnn_with_latent_edges_reports_ood_and_round_trips(sim, tmp_path):
+    from socspec.remote.sptgnn import SpTGNNRegressor
+
+    torch.set_num_threads(1)
+    test = np.zeros(len(sim), bool)
+    test[::5] = True
+    train, new = sim.subset(~test), sim.subset(test)
+    fast = {"n_members": 1, "epochs": 3, "hidden": 16, "heads": 2, "images": False, "device": "cpu"}
+    model = SpTGNNRegressor(**fast, spectral_edges="latent", drop_ood_edges=True).fit(train)
+    assert model.bridge_ is not None and model.train_nodes_.ood_flag is not None
+    d = model.predict_detail(new)
+    assert {"ood_score", "ood_threshold", "ood_flag"} <= set(d.columns)
+    np.testing.assert_array_equal(d["ood_flag"], d["ood_score"] > d["ood_threshold"])
+    model.save(tmp_path / "m")
+    back = SpTGNNRegressor.load(tmp_path / "m", device="cpu")
+    assert back.bridge_ is not None
+    np.testing.assert_array_equal(back.predict_detail(new).to_numpy(), d.to_numpy())
+    plain = SpTGNNRegressor(**fast).fit(train)
+    assert plain.bridge_ is None and "ood_flag" not in plain.predict_detail(new).columns

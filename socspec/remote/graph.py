@@ -21,7 +21,8 @@ Edges use the torch_geometric convention: ``edge_index[0]`` = source j (the neig
 nodes first) whose training-only edges are the training graph's, unchanged, and where each
 query node only *receives* edges from training nodes: its k nearest training points (spatial),
 its k most similar training points (spectral), and the training points among its nearest
-candidates with a similar elevation (elevation). There are no query → training and no
+candidates with a similar elevation (elevation); with ``GraphSpec.drop_ood_edges`` a node
+flagged out-of-distribution neither sends nor receives spectral edges. There are no query → training and no
 query ↔ query edges, so a query point changes nothing a training node computes, and the
 predictions for one query point do not depend on which other points are queried with it.
 
@@ -45,14 +46,17 @@ class GraphNodes:
     """What the relations are built from, for n points.
 
     ``lat_deg``, ``lon_deg`` (n,) WGS84 degrees; ``elevation_m`` (n,) or None (NaN = unknown:
-    that node gets no elevation edges); ``spectra`` (n, d) band spectra or image embeddings, or
-    None (a row with NaN or all zeros gets no spectral edges).
+    that node gets no elevation edges); ``spectra`` (n, d) band spectra, image embeddings or the
+    bridge's latent abundances, or None (a row with NaN or all zeros gets no spectral edges);
+    ``ood_flag`` (n,) bool or None: out-of-distribution nodes (:mod:`socspec.remote.bridge`), which
+    get no spectral edges when ``GraphSpec.drop_ood_edges`` is set.
     """
 
     lat_deg: np.ndarray
     lon_deg: np.ndarray
     elevation_m: np.ndarray | None = None
     spectra: np.ndarray | None = None
+    ood_flag: np.ndarray | None = None
 
     def __post_init__(self):
         self.lat_deg = np.asarray(self.lat_deg, dtype=np.float64).ravel()
@@ -68,6 +72,10 @@ class GraphNodes:
             self.spectra = np.asarray(self.spectra, dtype=np.float64)
             if self.spectra.ndim != 2 or self.spectra.shape[0] != n:
                 raise ValueError(f"spectra must have shape ({n}, d), got {self.spectra.shape}")
+        if self.ood_flag is not None:
+            self.ood_flag = np.asarray(self.ood_flag, dtype=bool).ravel()
+            if self.ood_flag.size != n:
+                raise ValueError(f"ood_flag has {self.ood_flag.size} values, expected {n}")
 
     def __len__(self) -> int:
         return self.lat_deg.size
@@ -76,7 +84,8 @@ class GraphNodes:
         idx = np.asarray(idx)
         return GraphNodes(self.lat_deg[idx], self.lon_deg[idx],
                           None if self.elevation_m is None else self.elevation_m[idx],
-                          None if self.spectra is None else self.spectra[idx])
+                          None if self.spectra is None else self.spectra[idx],
+                          None if self.ood_flag is None else self.ood_flag[idx])
 
     def to_arrays(self) -> dict:
         """Plain float arrays (for ``np.savez`` with ``allow_pickle=False``)."""
@@ -85,12 +94,14 @@ class GraphNodes:
             out["elevation_m"] = self.elevation_m
         if self.spectra is not None:
             out["spectra"] = self.spectra
+        if self.ood_flag is not None:
+            out["ood_flag"] = self.ood_flag
         return out
 
     @classmethod
     def from_arrays(cls, arrays) -> GraphNodes:
         return cls(arrays["lat_deg"], arrays["lon_deg"], arrays.get("elevation_m"),
-                   arrays.get("spectra"))
+                   arrays.get("spectra"), arrays.get("ood_flag"))
 
 
 @dataclass
@@ -100,7 +111,8 @@ class GraphSpec:
     ``relations`` — subset of ``RELATIONS``; ``k_spatial`` — spatial neighbours per node;
     ``k_spectral`` — spectral neighbours per node; ``k_elevation_candidates`` — spatial
     candidates searched for the elevation relation; ``max_elevation_diff_m`` — the largest
-    |Δelevation| (m) of an elevation edge.
+    |Δelevation| (m) of an elevation edge; ``drop_ood_edges`` — nodes whose ``ood_flag`` is set
+    get no spectral edges (their spectra are not trusted to say who is similar).
     """
 
     relations: tuple = RELATIONS
@@ -108,6 +120,7 @@ class GraphSpec:
     k_spectral: int = 8
     k_elevation_candidates: int = 16
     max_elevation_diff_m: float = 50.0
+    drop_ood_edges: bool = False
 
     def __post_init__(self):
         self.relations = tuple(self.relations)
@@ -182,6 +195,13 @@ def _valid_spectra(x):
     return ok
 
 
+def _dropped(nodes: GraphNodes, spec: GraphSpec) -> np.ndarray:
+    """(n,) bool: nodes left out of the spectral relation (flagged OOD, with ``drop_ood_edges``)."""
+    if not spec.drop_ood_edges or nodes.ood_flag is None:
+        return np.zeros(len(nodes), dtype=bool)
+    return nodes.ood_flag
+
+
 # ------------------------------------------------------------------------------ building
 def _pairs_distance(lat, lon, src, dst):
     from ..kernels import haversine_km
@@ -225,6 +245,7 @@ def build_graph(nodes: GraphNodes, spec: GraphSpec | None = None) -> RelationGra
             if ok is None:
                 notes.append("spectral relation dropped: no band spectra and no image embeddings")
                 continue
+            ok = ok & ~_dropped(nodes, spec)
             good = np.flatnonzero(ok)
             if good.size < 3:
                 notes.append("spectral relation dropped: fewer than 3 points with a spectrum")
@@ -297,7 +318,8 @@ def join_graph(train_graph: RelationGraph, train_nodes: GraphNodes, query_nodes:
             else:  # spectral
                 ts, qs = train_nodes.spectra, query_nodes.spectra
                 if ts is not None and qs is not None and qs.shape[1] == ts.shape[1]:
-                    tok, qok = np.flatnonzero(_valid_spectra(ts)), np.flatnonzero(_valid_spectra(qs))
+                    tok = np.flatnonzero(_valid_spectra(ts) & ~_dropped(train_nodes, spec))
+                    qok = np.flatnonzero(_valid_spectra(qs) & ~_dropped(query_nodes, spec))
                     k = min(spec.k_spectral, tok.size)
                     if k and qok.size:
                         idx = _query_spectral_knn(ts[tok], qs[qok], k)

@@ -187,6 +187,11 @@ class SpTGNNRegressor(BaseEstimator):
         position : use the position stream. time : use year/season when the corpus has dates.
     k_spatial, k_spectral, k_elevation_candidates, max_elevation_diff_m : graph building
         (:class:`~socspec.remote.graph.GraphSpec`).
+    spectral_edges : "bands" (cosine kNN in the band spectra) or "latent" (cosine kNN in the
+        abundances of a :class:`~socspec.remote.bridge.SensorBandAutoencoder` fitted on the
+        corpus's band spectra). drop_ood_edges : nodes the bridge flags out-of-distribution get no
+        spectral edges. ood_flags : fit the bridge anyway, so that ``predict_detail`` reports
+        ``ood_score``, ``ood_threshold``, ``ood_flag`` (on whenever either option above is).
     backbone : "tiny" | "small" | "base" (TerraMind v1) or a terratorch backbone name.
     backbone_ckpt : local TerraMind weights (no downloads). freeze_backbone : compute image
         features once and keep the backbone fixed (None: frozen on CPU, fine-tuned on CUDA).
@@ -207,7 +212,8 @@ class SpTGNNRegressor(BaseEstimator):
                  moe: bool = True, relations=("spatial", "spectral", "elevation"),
                  images: bool = True, position: bool = True, time: bool = True,
                  k_spatial: int = 8, k_spectral: int = 8, k_elevation_candidates: int = 16,
-                 max_elevation_diff_m: float = 50.0, backbone: str = "tiny",
+                 max_elevation_diff_m: float = 50.0, spectral_edges: str = "bands",
+                 drop_ood_edges: bool = False, ood_flags: bool = False, backbone: str = "tiny",
                  backbone_ckpt=None, freeze_backbone: bool | None = None,
                  calibration_fraction: float = 0.15, calibration_block_deg: float = 1.0,
                  full_graph_max_nodes: int = 100_000, batch_size: int = 2048, device: str = "auto",
@@ -240,6 +246,9 @@ class SpTGNNRegressor(BaseEstimator):
         self.k_spectral = k_spectral
         self.k_elevation_candidates = k_elevation_candidates
         self.max_elevation_diff_m = max_elevation_diff_m
+        self.spectral_edges = spectral_edges
+        self.drop_ood_edges = drop_ood_edges
+        self.ood_flags = ood_flags
         self.backbone = backbone
         self.backbone_ckpt = backbone_ckpt
         self.freeze_backbone = freeze_backbone
@@ -269,6 +278,8 @@ class SpTGNNRegressor(BaseEstimator):
             raise ValueError(f"calibration_fraction={self.calibration_fraction} must be in (0, 0.5)")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device={self.device!r} must be 'auto', 'cpu' or 'cuda'")
+        if self.spectral_edges not in ("bands", "latent"):
+            raise ValueError(f"spectral_edges={self.spectral_edges!r} must be 'bands' or 'latent'")
         return tuple(rel)
 
     def _spec(self, relations):
@@ -276,7 +287,8 @@ class SpTGNNRegressor(BaseEstimator):
 
         return GraphSpec(relations=relations, k_spatial=self.k_spatial, k_spectral=self.k_spectral,
                          k_elevation_candidates=self.k_elevation_candidates,
-                         max_elevation_diff_m=self.max_elevation_diff_m)
+                         max_elevation_diff_m=self.max_elevation_diff_m,
+                         drop_ood_edges=bool(self.drop_ood_edges))
 
     def _train_config(self):
         from .training import TrainConfig
@@ -430,6 +442,7 @@ class SpTGNNRegressor(BaseEstimator):
         # graph nodes: band spectra, else image embeddings for the spectral relation
         self.spectra_source_ = ("band_spectra" if lab.band_spectra is not None else
                                 "image_embeddings" if "image" in arrays else None)
+        self.bridge_ = self._fit_bridge(corpus)
         nodes = self._graph_nodes(lab, arrays)
         y_std = self.encoder_.y_to_std(y_g)
         cal = _calibration_split(lab.lat, lab.lon, self.calibration_fraction,
@@ -488,17 +501,45 @@ class SpTGNNRegressor(BaseEstimator):
         self.device_ = str(device)
         return self
 
+    def _fit_bridge(self, corpus):
+        """The sensor-band autoencoder (:mod:`socspec.remote.bridge`) on every point's band spectra
+        (labels unused), when ``spectral_edges="latent"``, ``drop_ood_edges`` or ``ood_flags``."""
+        if not (self.spectral_edges == "latent" or self.drop_ood_edges or self.ood_flags):
+            return None
+        from .bridge import SensorBandAutoencoder, valid_rows
+
+        if corpus.band_spectra is None or valid_rows(corpus.band_spectra).sum() < 20:
+            self.notes_.append("no bridge (latent spectral edges, OOD flags): fewer than 20 points with "
+                               "complete band spectra; spectral edges use the bands")
+            return None
+        x = corpus.band_spectra[valid_rows(corpus.band_spectra)]
+        bridge = SensorBandAutoencoder(seed=int(self.random_state), progress=bool(self.progress)).fit(x)
+        self.notes_.append(f"bridge: sensor-band autoencoder on {len(x)} band spectra, OOD threshold "
+                           f"{bridge.ood_threshold_:.4g} (false alarm {bridge.false_alarm:.0%})")
+        return bridge
+
     def _graph_nodes(self, corpus, arrays):
-        """GraphNodes with the spectra the training graph used (None where unavailable)."""
+        """GraphNodes with the spectra the training graph used (None where unavailable); with a
+        bridge, latent abundances (``spectral_edges="latent"``) and the OOD flag of every node."""
         from .graph import GraphNodes, node_elevation
 
-        spectra = None
+        spectra, flag = None, None
         if self.spectra_source_ == "band_spectra" and corpus.band_spectra is not None:
             spectra = corpus.band_spectra
         elif self.spectra_source_ == "image_embeddings" and arrays.get("image") is not None \
                 and arrays["image_present"].all():
             spectra = arrays["image"]
-        return GraphNodes(corpus.lat, corpus.lon, node_elevation(corpus), spectra)
+        bridge = getattr(self, "bridge_", None)
+        if bridge is not None and corpus.band_spectra is not None:
+            from .bridge import valid_rows
+
+            ok = valid_rows(corpus.band_spectra)
+            flag = bridge.score_frame(corpus.band_spectra)["ood_flag"].to_numpy(bool)
+            if self.spectral_edges == "latent":
+                spectra = np.full((len(corpus), len(bridge.latent_names_)), np.nan)
+                if ok.any():
+                    spectra[ok] = bridge.latent(corpus.band_spectra[ok])
+        return GraphNodes(corpus.lat, corpus.lon, node_elevation(corpus), spectra, flag)
 
     def _identity(self) -> dict:
         p = self.get_params()
@@ -561,9 +602,12 @@ class SpTGNNRegressor(BaseEstimator):
             variances.append(var)
         comb = combine_ensemble(np.stack(means), np.stack(variances))
         s = self.calibration_.scale_
-        return pd.DataFrame({"soc_pred": comb["mean"], "soc_sd": s * np.sqrt(comb["variance"]),
-                             "aleatoric_sd": s * np.sqrt(comb["aleatoric_variance"]),
-                             "epistemic_sd": s * np.sqrt(comb["epistemic_variance"])})
+        out = pd.DataFrame({"soc_pred": comb["mean"], "soc_sd": s * np.sqrt(comb["variance"]),
+                            "aleatoric_sd": s * np.sqrt(comb["aleatoric_variance"]),
+                            "epistemic_sd": s * np.sqrt(comb["epistemic_variance"])})
+        if getattr(self, "bridge_", None) is not None and corpus.band_spectra is not None:
+            out = pd.concat([out, self.bridge_.score_frame(corpus.band_spectra)], axis=1)
+        return out
 
     def predict(self, corpus):
         """``(mean (n,), std (n,))`` in g/kg (calibrated ensemble)."""
@@ -589,6 +633,7 @@ class SpTGNNRegressor(BaseEstimator):
                "streams": list(self.members_[0].streams), "image_dim": self.image_dim_,
                "image_trainable": self.image_trainable_, "image_modalities": list(self.image_modalities_),
                "use_time": self.use_time_, "spectra_source": self.spectra_source_,
+               "bridge": self.bridge_ is not None,
                "n_members": len(self.members_),
                "n_train": len(self.train_nodes_), "n_calibration": self.n_calibration_,
                "notes": list(self.notes_), "edge_convention": "row 0 source j, row 1 target i"}
@@ -615,6 +660,8 @@ class SpTGNNRegressor(BaseEstimator):
                       distance_km=self.train_graph_.distance_km)
         with atomic_path(folder / "training_points.npz") as tmp, open(tmp, "wb") as fh:
             np.savez_compressed(fh, **arrays)
+        if self.bridge_ is not None:
+            self.bridge_.save(folder / "bridge")
         write_manifest(folder, MODEL_FORMAT, MODEL_FORMAT_VERSION)
         return folder
 
@@ -641,6 +688,11 @@ class SpTGNNRegressor(BaseEstimator):
         self.image_modalities_ = tuple(cfg["image_modalities"])
         self.use_time_ = bool(cfg["use_time"])
         self.spectra_source_ = cfg["spectra_source"]
+        self.bridge_ = None
+        if cfg.get("bridge"):
+            from .bridge import SensorBandAutoencoder
+
+            self.bridge_ = SensorBandAutoencoder.load(folder / "bridge")
         self.relations_ = tuple(cfg["relations_built"])
         self.notes_ = list(cfg.get("notes", []))
         self.n_calibration_ = cfg.get("n_calibration")
