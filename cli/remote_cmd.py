@@ -78,6 +78,16 @@ def fit_remote(
                       "leave out the chips")] = True,
     position: Annotated[bool, typer.Option("--position/--no-position", help="SpTGNN ablation: "
                         "leave out the position stream")] = True,
+    spectral_edges: Annotated[str, typer.Option("--spectral-edges", help="SpTGNN: spectral relation "
+                              "as cosine kNN in the band spectra (bands) or in the sensor-band "
+                              "autoencoder's abundances (latent)")] = "bands",
+    drop_ood_edges: Annotated[bool, typer.Option("--drop-ood-edges", help="SpTGNN: points the "
+                              "sensor-band autoencoder flags out-of-distribution get no spectral "
+                              "edges")] = False,
+    ood_flags: Annotated[bool, typer.Option("--ood-flags/--no-ood-flags", help="SpTGNN: fit the "
+                         "sensor-band autoencoder so that predict-remote reports ood_score, "
+                         "ood_threshold, ood_flag (on with --spectral-edges latent or "
+                         "--drop-ood-edges)")] = False,
     save_model: Annotated[Optional[Path], typer.Option("--save-model", help="SpTGNN: also train "
                           "on all labelled points and write the model folder here")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="continue an interrupted run in --out "
@@ -101,7 +111,8 @@ def fit_remote(
         device=device, epochs=epochs, members=members, moran_weight=moran_weight,
         label_features=label_features, backbone=backbone, backbone_ckpt=backbone_ckpt,
         freeze_backbone=freeze_backbone, graph=graph, moe=moe, relations=relations, images=images,
-        position=position, features=_csv_list(features), progress=not quiet and sys.stderr.isatty())
+        position=position, features=_csv_list(features), progress=not quiet and sys.stderr.isatty(),
+        spectral_edges=spectral_edges, drop_ood_edges=drop_ood_edges, ood_flags=ood_flags)
     check_run_dir(out, force=force, resume=resume)  # refuse early, before slow work
     if save_model is not None:
         check_run_dir(save_model, force=force)
@@ -157,7 +168,8 @@ def fit_remote(
 
 def _sptgnn_params(*, device, epochs, members, moran_weight, label_features, backbone,
                    backbone_ckpt, freeze_backbone, graph, moe, relations, images, position,
-                   features, progress) -> dict:
+                   features, progress, spectral_edges="bands", drop_ood_edges=False,
+                   ood_flags=False) -> dict:
     """SpTGNN hyper-parameters from the CLI options, checked (bad ones: SocspecInputError)."""
     from socspec.errors import SocspecInputError
     from socspec.remote.graph import RELATIONS
@@ -187,11 +199,14 @@ def _sptgnn_params(*, device, epochs, members, moran_weight, label_features, bac
             raise SocspecInputError(f"{opt} {v}: must be at least 1")
     if not moran_weight >= 0:
         raise SocspecInputError(f"--moran-weight {moran_weight}: must be >= 0")
+    if spectral_edges not in ("bands", "latent"):
+        raise SocspecInputError(f"--spectral-edges {spectral_edges!r}", hint="use bands or latent")
     return {"device": device, "epochs": epochs, "n_members": members, "moran_weight": moran_weight,
             "label_features": label_features, "backbone": backbone,
             "backbone_ckpt": None if backbone_ckpt is None else str(backbone_ckpt),
             "freeze_backbone": freeze_backbone, "graph": graph, "moe": moe, "relations": rel,
-            "images": images, "position": position, "features": features, "progress": progress}
+            "images": images, "position": position, "features": features, "progress": progress,
+            "spectral_edges": spectral_edges, "drop_ood_edges": drop_ood_edges, "ood_flags": ood_flags}
 
 
 def predict_remote(
@@ -207,7 +222,8 @@ def predict_remote(
     force: Annotated[bool, typer.Option("--force", help="replace existing output files")] = False,
 ) -> None:
     """Predict SOC with uncertainty at new points: soc_pred, soc_sd, aleatoric_sd, epistemic_sd
-    (g/kg) per point in --out, and a map PNG. New points join the training graph inductively."""
+    (g/kg) per point in --out (+ ood_score, ood_threshold, ood_flag when the model has a sensor-band
+    autoencoder), and a map PNG. New points join the training graph inductively."""
     from socspec.errors import SocspecInputError
     from socspec.outputs import atomic_path, check_output_file
     from socspec.remote.plots import prediction_map
@@ -228,6 +244,9 @@ def predict_remote(
             note(line)
     echo(f"predicted {len(table)} points: SOC median {table['soc_pred'].median():.1f} g/kg, "
          f"median sd {table['soc_sd'].median():.1f} g/kg")
+    if "ood_flag" in table.columns:
+        echo(f"{int(table['ood_flag'].sum())} of {len(table)} points flagged out-of-distribution by the "
+             f"sensor-band autoencoder (reconstruction RMSE > {table['ood_threshold'].iloc[0]:.4g})")
     echo(f"wrote {out} and {map_png}")
 
 

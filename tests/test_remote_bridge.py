@@ -217,3 +217,42 @@ def test_sptgnn_with_latent_edges_reports_ood_and_round_trips(sim, tmp_path):
     np.testing.assert_array_equal(back.predict_detail(new).to_numpy(), d.to_numpy())
     plain = SpTGNNRegressor(**fast).fit(train)
     assert plain.bridge_ is None and "ood_flag" not in plain.predict_detail(new).columns
+
+
+def test_band_values_in_digital_numbers_are_refused(fitted):
+    from socspec.errors import SocspecInputError
+    with pytest.raises(SocspecInputError, match="divide by 10,000"):
+        fitted[0].latent(np.full((2, 12), 1500.0))
+
+
+def test_cli_latent_edges_and_predict_remote_ood_columns(tmp_path):
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from socspec_cli.main import app
+
+    torch.set_num_threads(1)
+    runner = CliRunner()
+    sim = tmp_path / "sim"
+    res = runner.invoke(app, ["simulate-remote", "--out", str(sim), "--n", "160", "--seed", "3",
+                              "--chip-size", "4"])
+    assert res.exit_code == 0, res.output
+    model = tmp_path / "model"
+    res = runner.invoke(app, ["fit-remote", "--data", str(sim / "points.csv"), "--chips", str(sim / "chips.npz"),
+                              "--out", str(tmp_path / "run"), "--folds", "2", "--region", "europe",
+                              "--models", "sptgnn", "--members", "1", "--epochs", "2", "--no-images",
+                              "--device", "cpu", "--quiet", "--spectral-edges", "latent", "--drop-ood-edges",
+                              "--save-model", str(model)])
+    assert res.exit_code == 0, res.output
+    assert (model / "bridge" / "manifest.json").is_file()
+    out = tmp_path / "preds.csv"
+    res = runner.invoke(app, ["predict-remote", str(model), str(sim / "points.csv"), "--chips",
+                              str(sim / "chips.npz"), "--out", str(out), "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    pred = pd.read_csv(out)
+    assert {"ood_score", "ood_threshold", "ood_flag"} <= set(pred.columns)
+    assert (pred["ood_flag"] == (pred["ood_score"] > pred["ood_threshold"])).all()
+    assert "flagged out-of-distribution" in res.output
+    res = runner.invoke(app, ["fit-remote", "--out", str(tmp_path / "r2"), "--n-sim", "100",
+                              "--models", "sptgnn", "--spectral-edges", "pixels"])
+    assert res.exit_code == 2 and "--spectral-edges" in res.output

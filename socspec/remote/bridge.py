@@ -107,6 +107,10 @@ def _check_bands(x, n_bands: int, what: str = "band_spectra") -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 2 or x.shape[1] != n_bands:
         raise SocspecInputError(f"{what} must have shape (n, {n_bands}) (one reflectance per band), got {x.shape}")
+    if np.nanmax(np.abs(x), initial=0.0) > 2.0:  # L2A digital numbers are reflectance × 10,000
+        raise SocspecInputError(f"{what} reach {np.nanmax(np.abs(x)):.4g}: band values must be reflectance 0–1",
+                                hint="Sentinel-2 L2A digital numbers: divide by 10,000 (and remove the "
+                                     "BOA offset of processing baseline ≥ 04.00)")
     bad = ~np.all(np.isfinite(x), axis=1)
     if bad.any():
         raise SocspecInputError(f"{int(bad.sum())} rows of {what} have missing values "
