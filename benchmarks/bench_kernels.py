@@ -30,10 +30,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from socspec.kernels import (haversine_knn, knn_weights, latlon_to_unit, morans_i,  # noqa: E402
-                             spectral_knn)
+from socspec.kernels import haversine_knn, knn_weights, latlon_to_unit, morans_i, spectral_knn  # noqa: E402
 
-LUCAS = Path(os.environ.get("SOCSPEC_SHARED", REPO.parent / "shared")) / "data/remote/lucas2015_europe/lucas2015_topsoil.csv"
+LUCAS = (Path(os.environ.get("SOCSPEC_SHARED", REPO.parent / "shared"))
+         / "data/remote/lucas2015_europe/lucas2015_topsoil.csv")
 
 
 def best_of(fn, repeat):
@@ -91,7 +91,8 @@ def bench_moran_lucas(repeat, notes):
     same_nb = all(set(w_ours.indices[w_ours.indptr[i]:w_ours.indptr[i + 1]]) == set(w_ref.neighbors[i])
                   for i in range(lat.size))
     fields = ("I", "EI", "VI_norm", "z_norm")
-    stats_match = all(abs(getattr(m_ours, a) - getattr(m_ref, a)) <= 1e-10 * max(1, abs(getattr(m_ref, a))) for a in fields)
+    stats_match = all(abs(getattr(m_ours, a) - getattr(m_ref, a)) <= 1e-10 * max(1, abs(getattr(m_ref, a)))
+                      for a in fields)
     # p_sim: same behaviour -- both at the floor 1/(perm+1) for this strongly clustered field, or both > it
     floor = 1 / 1000
     p_sim_match = (m_ours.p_sim <= floor + 1e-12) == (m_ref.p_sim <= floor + 1e-12)
@@ -135,7 +136,8 @@ def bench_spectral(n, d, repeat):
     from sklearn.neighbors import NearestNeighbors
 
     x = np.random.default_rng(4).normal(size=(n, d))
-    t_ref, (_, ref) = best_of(lambda: NearestNeighbors(n_neighbors=9, algorithm="brute", metric="cosine").fit(x).kneighbors(x), 1)
+    brute = NearestNeighbors(n_neighbors=9, algorithm="brute", metric="cosine")
+    t_ref, (_, ref) = best_of(lambda: brute.fit(x).kneighbors(x), 1)
     t_ours, (idx, _) = best_of(lambda: spectral_knn(x, 8), repeat)
     return {
         "spectral_nodes": n, "spectral_dims": d, "spectral_sklearn_seconds": t_ref, "spectral_ours_seconds": t_ours,
@@ -181,12 +183,15 @@ def main(argv=None):
 
     rows = [
         ("Moran's I + kNN weights, 999 perms", res.get("moran_points"), res.get("moran_esda_seconds"), "esda+libpysal",
-         res.get("moran_ours_seconds"), res.get("moran_speedup_vs_esda"), "x faster", res.get("moran_stats_match_1e-10")),
+         res.get("moran_ours_seconds"), res.get("moran_speedup_vs_esda"), "x faster",
+         res.get("moran_stats_match_1e-10")),
         ("Moran's I, generated, weights incl.", res.get("moran_1m_points"), None, "-", res.get("moran_1m_seconds"),
          None, "", None),
         ("kNN k=8 on the sphere", res.get("knn_1m_points"), res.get("knn_ckdtree_seconds"), "cKDTree (all cores)",
-         res.get("knn_ours_seconds"), res.get("knn_1m_ratio_vs_ckdtree"), "ours/ref", res.get("knn_neighbours_identical")),
-        ("spectral kNN k=8, d=32", res.get("spectral_nodes"), res.get("spectral_sklearn_seconds"), "sklearn brute cosine",
+         res.get("knn_ours_seconds"), res.get("knn_1m_ratio_vs_ckdtree"), "ours/ref",
+         res.get("knn_neighbours_identical")),
+        ("spectral kNN k=8, d=32", res.get("spectral_nodes"), res.get("spectral_sklearn_seconds"),
+         "sklearn brute cosine",
          res.get("spectral_ours_seconds"), res.get("spectral_knn_speedup_vs_sklearn"), "x faster",
          res.get("spectral_neighbours_identical")),
     ]

@@ -3,8 +3,8 @@
     MPLBACKEND=Agg python examples/ood_synthetic_report.py --out runs/ood_synth
 
 Writes OUT/train.csv (3 regions), OUT/new.csv (the same regions re-scanned, a moist region and a
-region with a +0.05 reflectance offset; all drawn from held-out scans of the training regions), fits a small lab model (OUT/fit/model), then runs the same
-steps as the CLI::
+region with a +0.05 reflectance offset; all drawn from held-out scans of the training regions),
+fits a small lab model (OUT/fit/model), then runs the same steps as the CLI::
 
     socspec ood-report OUT/fit OUT/new.csv --region-col region --out OUT/report
     socspec finetune-lab OUT/fit OUT/shifted.csv --labels 10 --out OUT/finetune
@@ -47,8 +47,9 @@ def main(argv=None):
     held_mask[rng.choice(len(sim), 300, replace=False)] = True
     train = sim.subset(~held_mask)
     write_spectra(train, out / "train.csv")
-    model = LabSOCModel(decoder="ann", hidden=args.hidden, epochs=args.epochs, lr=2e-3, batch_size=64, val_fraction=0.2, wl_min_nm=400.0,
-                        wl_max_nm=2500.0, step_nm=10.0, patience=60, seed=0, progress=True).fit(train)
+    model = LabSOCModel(decoder="ann", hidden=args.hidden, epochs=args.epochs, lr=2e-3, batch_size=64,
+                        val_fraction=0.2, wl_min_nm=400.0, wl_max_nm=2500.0, step_nm=10.0, patience=60, seed=0,
+                        progress=True).fit(train)
     model.save(out / "fit" / "model")
     held = sim.subset(held_mask)
     R = held.values.astype(float)

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from socspec.remote import (RandomForestBaseline, XGBoostBaseline, cross_validate, make_folds,
-                            read_corpus)
+from socspec.remote import RandomForestBaseline, XGBoostBaseline, cross_validate, make_folds, read_corpus
 
 DEFAULT = Path(__file__).resolve().parents[2] / "shared/data/remote/lucas2015_europe/lucas2015_topsoil.csv"
 

@@ -203,7 +203,8 @@ def test_usgs_ascii_loader(tmp_path):
 def test_usgs_ascii_errors(tmp_path):
     wfile = _write_usgs(tmp_path, "splib07a Wavelengths BECK", np.linspace(0.2, 3.0, 10), "wl_beck.txt")
     short = _write_usgs(tmp_path, "splib07a Record=1: Illite IMt-1", np.full(8, 0.5), "illite.txt")
-    with pytest.raises(SocspecInputError, match=r"illite\.txt: has 8 values but the wavelength file wl_beck\.txt has 10"):
+    with pytest.raises(SocspecInputError,
+                       match=r"illite\.txt: has 8 values but the wavelength file wl_beck\.txt has 10"):
         EndmemberLibrary.from_usgs_ascii([short], wfile, density_g_cm3=2.75, size_r_nm=0.77)
     ok = _write_usgs(tmp_path, "splib07a Record=2: Illite IMt-1", np.full(10, 0.5), "illite2.txt")
     with pytest.raises(SocspecInputError, match="no density or unit-cell size for 1 mineral.*illite"):

@@ -5,8 +5,17 @@ import numpy as np
 import pytest
 from sklearn.neighbors import BallTree, NearestNeighbors
 
-from socspec.kernels import (EARTH_RADIUS_KM, elevation_edges, haversine_knn, haversine_radius, knn_weights,
-                             reliability_from_error, spatial_edges, spectral_edges, spectral_knn)
+from socspec.kernels import (
+    EARTH_RADIUS_KM,
+    elevation_edges,
+    haversine_knn,
+    haversine_radius,
+    knn_weights,
+    reliability_from_error,
+    spatial_edges,
+    spectral_edges,
+    spectral_knn,
+)
 
 
 def _pts(rng, n):
@@ -26,7 +35,7 @@ def test_spatial_knn_edges_directed_and_symmetric(rng):
     # sorted by (target, source), distances aligned with the pair
     assert np.all(np.diff(ei[1] * 300 + ei[0]) > 0)
     ref = BallTree(np.radians(np.c_[lat, lon]), metric="haversine")
-    for (j, i), dk in zip(ei.T[:50], d[:50]):
+    for (_, i), dk in zip(ei.T[:50], d[:50]):
         dd = ref.query(np.radians([[lat[i], lon[i]]]), k=6)[0][0]
         assert np.isclose(dk, dd[1:] * EARTH_RADIUS_KM, rtol=1e-9).any()
     eis, ds = spatial_edges(lat, lon, k=5, symmetric=True)

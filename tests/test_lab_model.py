@@ -11,8 +11,8 @@ torch = pytest.importorskip("torch")
 from socspec.lab.estimator import LabSOCModel  # noqa: E402
 from socspec.lab.loss import eq1_loss  # noqa: E402
 from socspec.lab.metrics import mrmse_percent, per_spectrum_rmse, regression_metrics  # noqa: E402
-from socspec.lab.models import PhysicsDecoder, build_autoencoder  # noqa: E402
-from socspec.lab.simulate import default_f_soc, mix, simulate_lab_spectra, synthetic_library  # noqa: E402
+from socspec.lab.models import PhysicsDecoder  # noqa: E402
+from socspec.lab.simulate import mix, simulate_lab_spectra, synthetic_library  # noqa: E402
 
 WL = np.arange(400.0, 2450.0, 14.0)  # 147 bands: small and fast
 
@@ -31,8 +31,8 @@ def sim(lib):
 
 
 def _model(lib, **kw):
-    p = dict(decoder="physics", hidden=64, epochs=60, lr=3e-3, batch_size=None, endmembers=lib, wl_min_nm=400, wl_max_nm=2450,
-             device="cpu", progress=False, patience=None)
+    p = dict(decoder="physics", hidden=64, epochs=60, lr=3e-3, batch_size=None, endmembers=lib, wl_min_nm=400,
+             wl_max_nm=2450, device="cpu", progress=False, patience=None)
     p.update(kw)
     return LabSOCModel(**p)
 
@@ -137,6 +137,7 @@ def test_metrics_match_sklearn(rng):
 def test_pls_baseline_picks_cv_optimum(rng):
     from sklearn.cross_decomposition import PLSRegression
     from sklearn.model_selection import GridSearchCV, KFold
+
     from socspec.lab.pls import PLSBaseline
     X = rng.normal(size=(80, 30))
     y = X[:, :3] @ np.array([1.0, -2.0, 0.5]) + rng.normal(0, 0.1, 80)
@@ -189,6 +190,7 @@ def test_save_load_identical_and_window_check(tmp_path, lib, sim):
     np.testing.assert_allclose(m2.predict(sim.as_absorbance()), p, rtol=1e-4, atol=1e-3)
     # the input chain is a SpectralPreprocessor, saved whole and reloaded equal
     import json
+
     from socspec.preprocess import SpectralPreprocessor
     cfg = json.loads((tmp_path / "model" / "config.json").read_text())
     assert [st[0] for st in cfg["preprocessing"]["steps"]] == ["reflectance", "resample"]

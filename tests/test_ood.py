@@ -4,13 +4,19 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
 from scipy import stats
 from sklearn.metrics import roc_auc_score
 
-from socspec.ood import (PCAQResidual, auroc, binomial_excess_p, conformal_threshold,
-                         region_risk_table, risk_level, welch_test)
+from socspec.ood import (
+    PCAQResidual,
+    auroc,
+    binomial_excess_p,
+    conformal_threshold,
+    region_risk_table,
+    risk_level,
+    welch_test,
+)
 
 WL = np.arange(1100.0, 2500.0, 10.0)  # 140 wavelengths
 

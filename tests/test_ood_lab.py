@@ -8,18 +8,17 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from _ood_fakes import make_regions, water_bands
 from typer.testing import CliRunner
 
 from socspec.io import write_spectra
 from socspec.ood import PCAQResidual, conformal_threshold
 from socspec.spectra import SpectralTable
 
-from _ood_fakes import make_regions, water_bands
-
 lab = pytest.importorskip("socspec.lab.estimator", reason="LabSOCModel (socspec.lab.estimator) not available")
 
-PARAMS = dict(decoder="ann", hidden=64, epochs=150, lr=5e-3, batch_size=None, wl_min_nm=1100.0, wl_max_nm=2490.0, step_nm=10.0,
-              val_fraction=0.25, patience=80, device="cpu", progress=False)
+PARAMS = dict(decoder="ann", hidden=64, epochs=150, lr=5e-3, batch_size=None, wl_min_nm=1100.0, wl_max_nm=2490.0,
+              step_nm=10.0, val_fraction=0.25, patience=80, device="cpu", progress=False)
 
 
 def _model(**kw):
@@ -73,10 +72,12 @@ def test_report_and_finetune_cli_with_real_model(trained, tmp_path):
     new_abs = write_spectra(new.as_absorbance(), tmp_path / "karst.csv")
     home = make_regions(np.random.default_rng(4), {"home": 60})
     both = SpectralTable(new.wavelength_nm, np.vstack([home.values, new.values]), "reflectance",
-                         pd.concat([home.meta, new.meta], ignore_index=True).assign(id=lambda d: [f"r{i}" for i in range(len(d))]))
+                         pd.concat([home.meta, new.meta], ignore_index=True)
+                         .assign(id=lambda d: [f"r{i}" for i in range(len(d))]))
     f_both = write_spectra(both, tmp_path / "both.csv")
     runner = CliRunner()
-    res = runner.invoke(app, ["ood-report", str(run), str(f_both), "--region-col", "region", "--out", str(tmp_path / "rep")])
+    res = runner.invoke(app, ["ood-report", str(run), str(f_both), "--region-col", "region",
+                              "--out", str(tmp_path / "rep")])
     assert res.exit_code == 0, res.output
     d = pd.read_csv(tmp_path / "rep" / "regions.csv").set_index("region")
     assert d.loc["karst", "frac_flagged"] > 0.8 > 0.2 > d.loc["home", "frac_flagged"]

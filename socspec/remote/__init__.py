@@ -4,8 +4,7 @@ from .corpus import CHIP_CHANNELS, S2_BANDS, Corpus, read_chips, read_corpus
 from .cv import block_ids, group_folds, make_folds, random_folds, spatial_block_folds
 from .evaluate import MODELS, evaluate, register_model, write_outputs
 from .graph import GraphNodes, GraphSpec, RelationGraph, build_graph, join_graph, label_features
-from .metrics import (ccc, interval_coverage, mae, mape, r2, regression_ece, regression_report,
-                      residual_morans_i, rmse)
+from .metrics import ccc, interval_coverage, mae, mape, r2, regression_ece, regression_report, residual_morans_i, rmse
 from .regions import PRESETS, Region, bbox_region, preset, read_geojson, resolve_region
 from .simulate import SIM_REGIONS, simulate_corpus, write_corpus
 from .sptgnn import SpTGNNRegressor, fit_and_save, predict_points  # torch loads only when used

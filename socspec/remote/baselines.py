@@ -115,7 +115,8 @@ class XGBoostKrigedResiduals(RegressorMixin, BaseEstimator):
     fit and krige nothing useful); (2) a variogram (``variogram_model``, pykrige's least-squares
     fit on ``nlags`` lags, short lags weighted more with ``variogram_weight``; spherical with a
     nugget by default — on noisy residuals the exponential fit drove the nugget to 0 and kriging
-    then interpolated noise: test RMSE 2.54 vs 2.28 on the planted field of the tests) is fitted to r with pykrige ``OrdinaryKriging`` in GEOGRAPHIC
+    then interpolated noise: test RMSE 2.54 vs 2.28 on the planted field of the tests) is fitted to r
+    with pykrige ``OrdinaryKriging`` in GEOGRAPHIC
     coordinates (lon, lat in degrees; great-circle lag distances in degrees of arc), on at most
     ``variogram_sample`` random points; (3) XGBoost is refitted on all training rows.
     predict(X) = XGBoost(X) + r̂(X), r̂ the ordinary-kriging estimate from the

@@ -410,8 +410,9 @@ class PositionEncoder(nn.Module):
             raise ValueError("need 0 < min_wavelength_km < max_wavelength_km")
         from ..kernels.neighbours import EARTH_RADIUS_KM
 
-        omega = 2 * math.pi * EARTH_RADIUS_KM / torch.logspace(math.log10(max_wavelength_km), math.log10(min_wavelength_km),
-                                                    n_frequencies, dtype=torch.float64)
+        wavelengths_km = torch.logspace(math.log10(max_wavelength_km), math.log10(min_wavelength_km),
+                                        n_frequencies, dtype=torch.float64)
+        omega = 2 * math.pi * EARTH_RADIUS_KM / wavelengths_km
         self.register_buffer("omega", omega.float(), persistent=False)
         self.mlp = nn.Sequential(nn.Linear(3 + 6 * n_frequencies, out_dim), nn.GELU(), nn.Linear(out_dim, out_dim))
 
@@ -423,7 +424,8 @@ class PositionEncoder(nn.Module):
 
     def forward(self, lat_deg: torch.Tensor, lon_deg: torch.Tensor) -> torch.Tensor:
         if lat_deg.dim() != 1 or lat_deg.shape != lon_deg.shape:
-            raise ValueError(f"lat_deg and lon_deg must both be (B,), got {tuple(lat_deg.shape)}, {tuple(lon_deg.shape)}")
+            raise ValueError(f"lat_deg and lon_deg must both be (B,), got {tuple(lat_deg.shape)}, "
+                             f"{tuple(lon_deg.shape)}")
         if not bool(torch.isfinite(lat_deg).all() & torch.isfinite(lon_deg).all()):
             raise ValueError("lat_deg and lon_deg must be finite")
         if bool((lat_deg.abs() > 90).any()):
