@@ -265,3 +265,26 @@ def test_fit_lab_cli_physics_options_and_earthlib_unlabelled(tmp_path):
     res = runner.invoke(app, ["fit-lab", str(tmp_path / "lib.csv"), "--out", str(tmp_path / "x"),
                               "--mixing", "checkerboard"])
     assert res.exit_code == 2 and "--mixing" in res.output
+
+
+# ------------------------------------------------------------------------------ ensemble
+def test_seed_ensemble_predicts_the_members_average_and_round_trips(tmp_path):
+    from socspec.lab import LabSOCModel
+    from socspec.lab.models import MemberAverage
+    from socspec.lab.simulate import simulate_lab_spectra
+
+    torch.set_num_threads(1)
+    t = simulate_lab_spectra(50, seed=3, wavelength_nm=WL, endmembers=EndmemberLibrary.synthetic())
+    m = LabSOCModel(hidden=16, epochs=15, lr=3e-3, progress=False, endmembers="synthetic", n_members=3,
+                    seed=2, checkpoint_dir=tmp_path / "ck").fit(t)
+    assert isinstance(m.net_, MemberAverage) and len(m.net_.members) == 3
+    x = torch.as_tensor(m.model_inputs(t))
+    with torch.no_grad():
+        singles = [mb(x) for mb in m.net_.members]
+    soc = [s[0][:, 0].numpy() for s in singles]
+    assert np.abs(soc[0] - soc[1]).max() > 1e-4  # members differ (their own seeds)
+    np.testing.assert_allclose(m.predict(t), 1000 * np.mean(soc, axis=0), rtol=1e-5)
+    np.testing.assert_allclose(m.reconstruct(t), np.mean([s[1].numpy() for s in singles], axis=0), atol=1e-6)
+    assert (tmp_path / "ck" / "member2").is_dir()  # each member checkpoints beside member 0
+    back = LabSOCModel.load(m.save(tmp_path / "model"))
+    np.testing.assert_array_equal(back.predict(t), m.predict(t))

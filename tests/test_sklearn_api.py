@@ -71,7 +71,7 @@ NON_DEFAULT = dict(
     step_nm=5.0, epochs=7, lr=3e-3, weight_decay=1e-5, batch_size=32, val_fraction=0.2, patience=9,
     device="cpu", seed=3, ood_false_alarm=0.1, checkpoint_dir="ck", checkpoint_every=5, progress=False,
     n_hidden_layers=3, init_decoder=False, n_threads=1,
-    mixing="linear", photometric=True, water=True, ood_calibration="cv", f_soc_init="dark",
+    mixing="linear", photometric=True, water=True, ood_calibration="cv", f_soc_init="dark", n_members=2,
 )
 
 

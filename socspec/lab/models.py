@@ -299,6 +299,10 @@ class LabAutoencoder(nn.Module):
         self.encoder = encoder
         self.decoder = decoder
 
+    def encode(self, reflectance: torch.Tensor) -> torch.Tensor:
+        """m̂ (B, K) only (no decoding)."""
+        return self.encoder(reflectance)
+
     def forward(self, reflectance: torch.Tensor):
         if self.encoder.n_extra:
             m, extras = self.encoder.forward_with_extras(reflectance)
@@ -306,6 +310,39 @@ class LabAutoencoder(nn.Module):
         m = self.encoder(reflectance)
         r_hat = None if self.decoder is None else self.decoder(m)
         return m, r_hat
+
+
+class MemberAverage(nn.Module):
+    """A seed ensemble of independently trained autoencoders used as one predictor:
+    m̂ = mean_i m̂_i (B, K) (still on the simplex), R̂ = mean_i R̂_i (B, M).
+
+    ``encoder`` / ``decoder`` are member 0's (what ``f_soc_``, ``rho_r_soc_`` and the per-scan
+    terms report); :meth:`encode` and ``forward`` average every member. Members are trained one
+    after another by :class:`~socspec.lab.estimator.LabSOCModel` (``n_members``), not jointly.
+    """
+
+    def __init__(self, members):
+        super().__init__()
+        if len(members) < 1:
+            raise ValueError("an ensemble needs at least one member")
+        self.members = nn.ModuleList(members)
+
+    @property
+    def encoder(self) -> nn.Module:
+        return self.members[0].encoder
+
+    @property
+    def decoder(self):
+        return self.members[0].decoder
+
+    def encode(self, reflectance: torch.Tensor) -> torch.Tensor:
+        return torch.stack([mb.encode(reflectance) for mb in self.members]).mean(0)
+
+    def forward(self, reflectance: torch.Tensor):
+        outs = [mb(reflectance) for mb in self.members]
+        m = torch.stack([o[0] for o in outs]).mean(0)
+        r = None if outs[0][1] is None else torch.stack([o[1] for o in outs]).mean(0)
+        return m, r
 
 
 def build_autoencoder(decoder: str, n_wavelengths: int, n_latent: int, hidden: int = 512,
