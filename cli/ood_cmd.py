@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import pandas as pd
 import typer
@@ -31,24 +31,33 @@ def _print_table(df, cols):
 
 
 def ood_report(
-    model_dir: Annotated[Path, typer.Argument(help="fit-lab --out directory (or its model/ artifact)")],
+    model_dir: Annotated[Path, typer.Argument(help="fit-lab --out directory (or its model/ artifact), or a "
+                         "remote model folder (fit-remote --save-model with --ood-flags)")],
     spectra: Annotated[Path, typer.Argument(
-        help="spectra file to score (CSV/Parquet; reflectance, % or absorbance)")],
-    region_col: Annotated[str, typer.Option("--region-col", help="column naming each scan's region")],
+        help="spectra file to score (CSV/Parquet; reflectance, % or absorbance); remote: the points table")],
+    region_col: Annotated[str, typer.Option("--region-col", help="column naming each scan's region "
+                          "(remote models also take grid:DEG, square cells of DEG degrees)")],
     out: Annotated[Path, typer.Option("--out", help="report directory (index.html, regions.csv/json, PNGs)")],
     force: Annotated[bool, typer.Option("--force", help="write into an existing non-empty --out")] = False,
     kind: KindOpt = None, percent: PercentOpt = None, wavelength_unit: WavelengthUnitOpt = None,
     carbon_col: CarbonColOpt = None, carbon_unit: CarbonUnitOpt = None, id_col: IdColOpt = None,
     lat_col: LatColOpt = None, lon_col: LonColOpt = None, date_col: DateColOpt = None,
     drop_bad_rows: DropBadRowsOpt = False, sep: SepOpt = None,
+    chips: Annotated[Optional[Path], typer.Option("--chips", help="remote models: chips file keyed by id "
+                     "(band spectra from the S2 chips when the points have no B1…B12 columns)")] = None,
 ) -> None:
-    """Per-region OOD risk of a lab model on new spectra: table, HTML report with plots."""
+    """Per-region OOD risk of a lab model on new spectra (or of a remote model's sensor-band
+    autoencoder on points): table, HTML report with plots."""
     from socspec.io import read_spectra
     from socspec.lab.workflow import load_lab_model
     from socspec.ood import ood_report as write_ood_report
     from socspec.runs import check_run_dir
 
     check_run_dir(out, force=force, inputs=(spectra, model_dir))  # refuse early; creates nothing
+    from socspec.remote.ood_report import remote_model_format
+
+    if remote_model_format(model_dir):
+        return _remote_report(model_dir, spectra, region_col, out, force, chips, id_col, lat_col, lon_col, date_col)
     table = read_spectra(spectra, **read_kwargs(**locals()))  # input errors first, before loading torch
     with flag_names(region_col="--region-col"):
         table.region_labels(region_col)
@@ -62,6 +71,20 @@ def ood_report(
     for w in getattr(model, "ood_warnings", list)():  # any model ood_report scores; lab models say more
         note("warning: " + w)
     echo(f"report: {Path(out) / 'index.html'}  (regions.csv, regions.json, scans.csv, PNGs)")
+
+
+def _remote_report(model_dir, points, region, out, force, chips, id_col, lat_col, lon_col, date_col) -> None:
+    from socspec.remote import read_corpus
+    from socspec.remote.ood_report import remote_ood_report
+
+    corpus = read_corpus(points, chips=chips, require_target=False, id_col=id_col, lat_col=lat_col,
+                         lon_col=lon_col, date_col=date_col)
+    df, summary = remote_ood_report(model_dir, corpus, out, region=region, force=force, inputs=(chips,))
+    _print_table(df, ["region", "n", "median_score", "frac_flagged", "welch_t", "welch_p", "risk",
+                      "rmse_g_kg", "bias_g_kg"])
+    echo(f"threshold {summary['threshold']:.4g} (band reflectance RMSE, {summary['false_alarm']:.0%} false alarms "
+         f"on held-in band spectra); {summary['frac_flagged']:.1%} of {summary['n_scored']} points flagged")
+    echo(f"report: {Path(out) / 'index.html'}  (regions.csv, regions.json, points.csv, PNGs)")
 
 
 def register(app: typer.Typer) -> None:

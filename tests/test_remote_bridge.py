@@ -256,3 +256,34 @@ def test_cli_latent_edges_and_predict_remote_ood_columns(tmp_path):
     res = runner.invoke(app, ["fit-remote", "--out", str(tmp_path / "r2"), "--n-sim", "100",
                               "--models", "sptgnn", "--spectral-edges", "pixels"])
     assert res.exit_code == 2 and "--spectral-edges" in res.output
+
+    # ood-report on the remote model: the table holds region_risk_table's values
+    rep = tmp_path / "report"
+    res = runner.invoke(app, ["ood-report", str(model), str(sim / "points.csv"), "--chips", str(sim / "chips.npz"),
+                              "--region-col", "region", "--out", str(rep)])
+    assert res.exit_code == 0, res.output
+    from socspec.ood import region_risk_table
+    from socspec.remote import read_corpus
+    from socspec.remote.sptgnn import SpTGNNRegressor
+
+    fitted = SpTGNNRegressor.load(model, device="cpu")
+    corpus = read_corpus(sim / "points.csv", chips=sim / "chips.npz")
+    scores = fitted.bridge_.reconstruction_error(corpus.band_spectra)
+    want = region_risk_table(scores, corpus.points["region"], fitted.bridge_.val_scores_, fitted.bridge_.ood_threshold_,
+                             soc_true=corpus.soc_g_kg, soc_pred=fitted.predict_detail(corpus)["soc_pred"])
+    got = pd.read_csv(rep / "regions.csv")
+    for col in ("n", "median_score", "frac_flagged", "welch_t", "rmse_g_kg", "bias_g_kg"):
+        np.testing.assert_allclose(got[col].to_numpy(float), want[col].to_numpy(float), rtol=1e-9, err_msg=col)
+    assert list(got["risk"]) == list(want["risk"]) and (rep / "index.html").is_file()
+    res = runner.invoke(app, ["ood-report", str(model), str(sim / "points.csv"), "--chips", str(sim / "chips.npz"),
+                              "--region-col", "grid:2", "--out", str(tmp_path / "rep2")])
+    assert res.exit_code == 0, res.output
+    cells = pd.read_csv(tmp_path / "rep2" / "points.csv")["region"]
+    lat0 = np.floor(corpus.lat / 2) * 2
+    assert all(c.split(",")[0] == f"{a:g}" for c, a in zip(cells, lat0))
+    res = runner.invoke(app, ["ood-report", str(model), str(sim / "points.csv"), "--chips", str(sim / "chips.npz"),
+                              "--region-col", "grid:-1", "--out", str(tmp_path / "rep3")])
+    assert res.exit_code == 2 and "grid" in res.output and not (tmp_path / "rep3").exists()
+    res = runner.invoke(app, ["ood-report", str(model), str(sim / "points.csv"), "--region-col", "region",
+                              "--out", str(tmp_path / "rep3")])
+    assert res.exit_code == 2 and "no band spectra" in res.output and not (tmp_path / "rep3").exists()

@@ -1,0 +1,135 @@
+"""Per-region out-of-distribution report for a remote model on a corpus of points.
+
+The score is the bridge's per-point reconstruction RMSE over the sensor bands
+(:class:`socspec.remote.bridge.SensorBandAutoencoder`, saved inside an SpTGNN model folder fitted
+with ``--ood-flags``/``--spectral-edges latent``/``--drop-ood-edges``, or on its own); the table is
+the lab report's :func:`socspec.ood.region_risk_table` with the same documented risk rule
+(:data:`socspec.ood.RISK_RULE_TEXT`), and the HTML report has the same layout (:class:`socspec.report.Report`).
+
+Regions: a column of the points (``"NUTS_0"``, ``"region"``) or square cells ``"grid:DEG"``
+(cell label ``"lat0,lon0"``: the cell's south-west corner in degrees).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import SocspecInputError
+
+REMOTE_FORMATS = ("socspec-sptgnn-model", "socspec-sensor-autoencoder")
+
+
+def remote_model_format(folder) -> str | None:
+    """The remote model format named by ``folder/manifest.json``, or None (not a remote model folder)."""
+    man = Path(folder) / "manifest.json"
+    try:
+        fmt = json.loads(man.read_text(encoding="utf-8")).get("format")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return fmt if fmt in REMOTE_FORMATS else None
+
+
+def load_remote_ood_model(folder):
+    """``(bridge, sptgnn or None)`` from an SpTGNN folder (its ``bridge/``) or a bridge folder."""
+    from ..runs import ModelFolderError
+    from .bridge import SensorBandAutoencoder
+    from .sptgnn import SpTGNNRegressor
+
+    fmt = remote_model_format(folder)
+    if fmt == "socspec-sensor-autoencoder":
+        return SensorBandAutoencoder.load(folder), None
+    model = SpTGNNRegressor.load(folder, device="cpu")
+    if model.bridge_ is None:
+        raise ModelFolderError("this SpTGNN has no sensor-band autoencoder, so no OOD score", path=folder,
+                               hint="refit with fit-remote --ood-flags (or --spectral-edges latent)")
+    return model.bridge_, model
+
+
+def point_regions(corpus, region: str) -> np.ndarray:
+    """(n,) region label per point: the values of column ``region``, or ``"grid:DEG"`` cells."""
+    if region.startswith("grid:"):
+        try:
+            deg = float(region[5:])
+        except ValueError:
+            deg = float("nan")
+        if not np.isfinite(deg) or deg <= 0:
+            raise SocspecInputError(f"region {region!r}: a grid cell size must be a positive number of degrees",
+                                    hint="e.g. grid:1.0")
+        lat0 = np.floor(corpus.lat / deg) * deg
+        lon0 = np.floor(corpus.lon / deg) * deg
+        return np.array([f"{a:g},{b:g}" for a, b in zip(lat0, lon0)])
+    if region not in corpus.points.columns:
+        raise SocspecInputError(f"region column {region!r} not in the points", column=region,
+                                path=corpus.meta.get("source"),
+                                hint=f"use a column ({', '.join(map(str, corpus.points.columns))}) or grid:DEG")
+    return corpus.points[region].astype(str).to_numpy()
+
+
+def remote_ood_report(folder, corpus, out_dir, *, region: str = "region", force: bool = False,
+                      inputs=()) -> tuple[pd.DataFrame, dict]:
+    """Score ``corpus``'s band spectra with the model in ``folder`` and write the per-region report:
+    ``index.html``, ``report.md``, ``regions.csv``/``regions.json`` (same values), ``points.csv``
+    (id, region, lat, lon, ood_score, ood_threshold, ood_flag [, soc_pred, soc_g_kg]) and PNGs
+    ``scores_by_region.png``, ``map.png``. RMSE and bias per region where the points have SOC and
+    the folder holds an SpTGNN. Returns ``(region_table, summary)``."""
+    from ..runs import RunDir
+
+    if corpus.band_spectra is None:
+        raise SocspecInputError("the points have no band spectra (B1…B12 columns or S2 chips)",
+                                path=corpus.meta.get("source"), hint="pass --chips or add the S2 band columns")
+    labels = point_regions(corpus, region)
+    bridge, sptgnn = load_remote_ood_model(folder)
+    with RunDir(out_dir, force=force, inputs=(folder, corpus.meta.get("source"), *inputs)) as run:
+        return _write(bridge, sptgnn, corpus, labels, Path(run.path), str(folder), region)
+
+
+def _write(bridge, sptgnn, corpus, labels, out_dir: Path, model_label: str, region: str):
+    from ..ood import RISK_RULE_TEXT, region_risk_table
+    from ..outputs import atomic_path, write_json
+    from ..report import Report, plot_map, plot_scores_by_group
+
+    frame = bridge.score_frame(corpus.band_spectra)
+    scores = frame["ood_score"].to_numpy(np.float64)
+    thr, alpha = float(bridge.ood_threshold_), float(bridge.false_alarm)
+    soc = corpus.soc_g_kg if "soc_g_kg" in corpus.points else None
+    pred = None
+    if sptgnn is not None and soc is not None and np.isfinite(soc).any():
+        pred = sptgnn.predict_detail(corpus)["soc_pred"].to_numpy(np.float64)
+    df = region_risk_table(scores, labels, bridge.val_scores_, thr, soc_true=soc if pred is not None else None,
+                           soc_pred=pred, false_alarm=alpha)
+    points = pd.DataFrame({"id": corpus.ids, "region": labels, "lat": corpus.lat, "lon": corpus.lon})
+    points = pd.concat([points, frame], axis=1)
+    if pred is not None:
+        points["soc_pred"], points["soc_g_kg"] = pred, soc
+    with atomic_path(out_dir / "regions.csv") as tmp:
+        df.to_csv(tmp, index=False)
+    with atomic_path(out_dir / "points.csv") as tmp:
+        points.to_csv(tmp, index=False)
+    ok = np.isfinite(scores)
+    summary = {"n_points": int(len(corpus)), "n_scored": int(ok.sum()), "n_regions": int(df.shape[0]),
+               "regions_from": region, "threshold": thr, "false_alarm": alpha,
+               "frac_flagged": float(np.mean(scores[ok] > thr)) if ok.any() else float("nan"),
+               "source": corpus.meta.get("source"), "model": model_label, "risk_rule": RISK_RULE_TEXT,
+               "score": "per-point RMSE of the sensor-band autoencoder's reconstruction (reflectance)"}
+    write_json(out_dir / "regions.json", {"summary": summary, "regions": df.to_dict(orient="records")})
+    rep = Report("Out-of-distribution risk by region (remote)")
+    rep.add_text(f"Points: {corpus.meta.get('source') or '(in memory)'} — {len(corpus)} points "
+                 f"({int(ok.sum())} with band spectra) in {df.shape[0]} regions ({region}). Model: {model_label}. "
+                 f"Threshold {thr:.4g} (band reflectance RMSE), calibrated on held-in band spectra at a "
+                 f"{alpha:.0%} false-alarm rate.")
+    rep.add_text(RISK_RULE_TEXT)
+    cols = [c for c in ["region", "n", "mean_score", "median_score", "frac_flagged", "welch_t", "welch_p", "risk",
+                        "n_labelled", "rmse_g_kg", "r2", "bias_g_kg"] if c in df.columns]
+    rep.add_table(df[cols], "Per-region risk (full table in regions.csv / regions.json)")
+    rep.add_figure(plot_scores_by_group(scores, labels, thr, reference=bridge.val_scores_,
+                                        ylabel="reconstruction RMSE (reflectance)",
+                                        title="OOD score by region (dashed: calibrated threshold)"),
+                   "scores_by_region", "OOD score per point, by region; first box = held-in band spectra.")
+    rep.add_figure(plot_map(corpus.lat, corpus.lon, scores, title="OOD score by location",
+                            cbar_label="reconstruction RMSE", flagged=scores > thr),
+                   "map", "Points by position; red rings = flagged.")
+    rep.write(out_dir)
+    return df, summary
