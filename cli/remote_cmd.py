@@ -88,6 +88,8 @@ def fit_remote(
                          "sensor-band autoencoder so that predict-remote reports ood_score, "
                          "ood_threshold, ood_flag (on with --spectral-edges latent or "
                          "--drop-ood-edges)")] = False,
+    init: Annotated[Optional[Path], typer.Option("--init", help="SpTGNN: fine-tune from this saved model "
+                    "folder (e.g. one fitted with --region global); same features and relations")] = None,
     save_model: Annotated[Optional[Path], typer.Option("--save-model", help="SpTGNN: also train "
                           "on all labelled points and write the model folder here")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="continue an interrupted run in --out "
@@ -112,7 +114,7 @@ def fit_remote(
         label_features=label_features, backbone=backbone, backbone_ckpt=backbone_ckpt,
         freeze_backbone=freeze_backbone, graph=graph, moe=moe, relations=relations, images=images,
         position=position, features=_csv_list(features), progress=not quiet and sys.stderr.isatty(),
-        spectral_edges=spectral_edges, drop_ood_edges=drop_ood_edges, ood_flags=ood_flags)
+        spectral_edges=spectral_edges, drop_ood_edges=drop_ood_edges, ood_flags=ood_flags, init=init)
     check_run_dir(out, force=force, resume=resume)  # refuse early, before slow work
     if save_model is not None:
         check_run_dir(save_model, force=force)
@@ -169,7 +171,7 @@ def fit_remote(
 def _sptgnn_params(*, device, epochs, members, moran_weight, label_features, backbone,
                    backbone_ckpt, freeze_backbone, graph, moe, relations, images, position,
                    features, progress, spectral_edges="bands", drop_ood_edges=False,
-                   ood_flags=False) -> dict:
+                   ood_flags=False, init=None) -> dict:
     """SpTGNN hyper-parameters from the CLI options, checked (bad ones: SocspecInputError)."""
     from socspec.errors import SocspecInputError
     from socspec.remote.graph import RELATIONS
@@ -201,12 +203,18 @@ def _sptgnn_params(*, device, epochs, members, moran_weight, label_features, bac
         raise SocspecInputError(f"--moran-weight {moran_weight}: must be >= 0")
     if spectral_edges not in ("bands", "latent"):
         raise SocspecInputError(f"--spectral-edges {spectral_edges!r}", hint="use bands or latent")
+    if init is not None:
+        from socspec.remote.sptgnn import MODEL_FORMAT, MODEL_FORMAT_VERSION
+        from socspec.runs import verify_model_folder
+
+        verify_model_folder(init, MODEL_FORMAT, MODEL_FORMAT_VERSION)  # a bad --init fails before any work
     return {"device": device, "epochs": epochs, "n_members": members, "moran_weight": moran_weight,
             "label_features": label_features, "backbone": backbone,
             "backbone_ckpt": None if backbone_ckpt is None else str(backbone_ckpt),
             "freeze_backbone": freeze_backbone, "graph": graph, "moe": moe, "relations": rel,
             "images": images, "position": position, "features": features, "progress": progress,
-            "spectral_edges": spectral_edges, "drop_ood_edges": drop_ood_edges, "ood_flags": ood_flags}
+            "spectral_edges": spectral_edges, "drop_ood_edges": drop_ood_edges, "ood_flags": ood_flags,
+            "init_from": None if init is None else str(init)}
 
 
 def predict_remote(

@@ -256,6 +256,9 @@ def test_cli_latent_edges_and_predict_remote_ood_columns(tmp_path):
     res = runner.invoke(app, ["fit-remote", "--out", str(tmp_path / "r2"), "--n-sim", "100",
                               "--models", "sptgnn", "--spectral-edges", "pixels"])
     assert res.exit_code == 2 and "--spectral-edges" in res.output
+    res = runner.invoke(app, ["fit-remote", "--out", str(tmp_path / "r2"), "--n-sim", "100",
+                              "--models", "sptgnn", "--init", str(sim)])
+    assert res.exit_code == 2 and "manifest.json" in res.output and not (tmp_path / "r2").exists()
 
     # ood-report on the remote model: the table holds region_risk_table's values
     rep = tmp_path / "report"
@@ -287,3 +290,24 @@ def test_cli_latent_edges_and_predict_remote_ood_columns(tmp_path):
     res = runner.invoke(app, ["ood-report", str(model), str(sim / "points.csv"), "--region-col", "region",
                               "--out", str(tmp_path / "rep3")])
     assert res.exit_code == 2 and "no band spectra" in res.output and not (tmp_path / "rep3").exists()
+
+
+def test_init_from_fine_tunes_the_saved_members(sim, tmp_path):
+    """--init: the members start from the saved model's weights and units (lr ≈ 0 keeps them)."""
+    from socspec.errors import SocspecInputError
+    from socspec.remote.sptgnn import SpTGNNRegressor
+
+    torch.set_num_threads(1)
+    north = sim.points["region"].to_numpy() != "west"
+    fast = {"n_members": 1, "epochs": 2, "hidden": 16, "heads": 2, "images": False, "device": "cpu"}
+    donor = SpTGNNRegressor(**fast).fit(sim.subset(north))
+    donor.save(tmp_path / "global")
+    west = sim.subset(~north)
+    tuned = SpTGNNRegressor(**fast, lr=1e-12, init_from=tmp_path / "global").fit(west)
+    scratch = SpTGNNRegressor(**fast, lr=1e-12).fit(west)
+    assert tuned.encoder_.to_dict() == donor.encoder_.to_dict()
+    d, t, s = (m.members_[0].state_dict() for m in (donor, tuned, scratch))
+    assert all(torch.allclose(d[k].float(), t[k].float(), atol=1e-8) for k in d)
+    assert not all(torch.allclose(d[k].float(), s[k].float(), atol=1e-8) for k in d)
+    with pytest.raises(SocspecInputError, match="does not match"):
+        SpTGNNRegressor(**fast, relations=("spatial",), init_from=tmp_path / "global").fit(west)

@@ -192,6 +192,10 @@ class SpTGNNRegressor(BaseEstimator):
         corpus's band spectra). drop_ood_edges : nodes the bridge flags out-of-distribution get no
         spectral edges. ood_flags : fit the bridge anyway, so that ``predict_detail`` reports
         ``ood_score``, ``ood_threshold``, ``ood_flag`` (on whenever either option above is).
+    init_from : a saved SpTGNN model folder (e.g. trained with ``--region global``) to fine-tune
+        from (seed 004): its feature/target standardisation and its members' weights are the
+        start (member m starts from saved member m mod M'); the same features, relations and
+        streams are needed.
     backbone : "tiny" | "small" | "base" (TerraMind v1) or a terratorch backbone name.
     backbone_ckpt : local TerraMind weights (no downloads). freeze_backbone : compute image
         features once and keep the backbone fixed (None: frozen on CPU, fine-tuned on CUDA).
@@ -213,7 +217,8 @@ class SpTGNNRegressor(BaseEstimator):
                  images: bool = True, position: bool = True, time: bool = True,
                  k_spatial: int = 8, k_spectral: int = 8, k_elevation_candidates: int = 16,
                  max_elevation_diff_m: float = 50.0, spectral_edges: str = "bands",
-                 drop_ood_edges: bool = False, ood_flags: bool = False, backbone: str = "tiny",
+                 drop_ood_edges: bool = False, ood_flags: bool = False, init_from=None,
+                 backbone: str = "tiny",
                  backbone_ckpt=None, freeze_backbone: bool | None = None,
                  calibration_fraction: float = 0.15, calibration_block_deg: float = 1.0,
                  full_graph_max_nodes: int = 100_000, batch_size: int = 2048, device: str = "auto",
@@ -249,6 +254,7 @@ class SpTGNNRegressor(BaseEstimator):
         self.spectral_edges = spectral_edges
         self.drop_ood_edges = drop_ood_edges
         self.ood_flags = ood_flags
+        self.init_from = init_from
         self.backbone = backbone
         self.backbone_ckpt = backbone_ckpt
         self.freeze_backbone = freeze_backbone
@@ -417,7 +423,13 @@ class SpTGNNRegressor(BaseEstimator):
         frame = lab.feature_frame(features)
         y_g = lab.soc_g_kg
         self.notes_ = []
-        self.encoder_ = FeatureEncoder.fit(frame, y_g, _years(lab.points))
+        donor = None
+        if self.init_from is not None:  # fine-tune (seed 004): the donor's units and weights
+            donor = SpTGNNRegressor.load(self.init_from, device="cpu")
+            self.encoder_ = donor.encoder_
+            self.notes_.append(f"initialised from {self.init_from} ({len(donor.members_)} members)")
+        else:
+            self.encoder_ = FeatureEncoder.fit(frame, y_g, _years(lab.points))
         years = _years(lab.points)
         self.use_time_ = bool(self.time and years is not None and np.isfinite(years).any())
         # image stream
@@ -468,6 +480,16 @@ class SpTGNNRegressor(BaseEstimator):
             seed = int(self.random_state) * 1000 + m
             torch.manual_seed(seed)
             model = self._new_model()
+            if donor is not None:
+                try:
+                    model.load_state_dict(donor.members_[m % len(donor.members_)].state_dict())
+                except RuntimeError as exc:
+                    from ..errors import SocspecInputError
+
+                    first = (str(exc).strip().splitlines() or ["mismatch"])[0][:160]
+                    raise SocspecInputError(f"the init model does not match this network ({first})",
+                                            path=self.init_from, hint="fine-tune with the same features, "
+                                            "relations and image/position/time streams as the init model") from None
             hist = train_member(
                 model, train_inputs=self._tensors(core_arr, device), train_graph=core_graph,
                 y_train_std=y_std[core_idx], val_inputs=self._tensors(val_arr, device),
@@ -629,6 +651,7 @@ class SpTGNNRegressor(BaseEstimator):
         params = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.get_params().items()}
         params["checkpoint_dir"] = None
         params["backbone_ckpt"] = None if self.backbone_ckpt is None else str(self.backbone_ckpt)
+        params["init_from"] = None if self.init_from is None else str(self.init_from)
         cfg = {"params": params, "relations_built": list(self.relations_),
                "streams": list(self.members_[0].streams), "image_dim": self.image_dim_,
                "image_trainable": self.image_trainable_, "image_modalities": list(self.image_modalities_),
