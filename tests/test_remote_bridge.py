@@ -311,3 +311,18 @@ def test_init_from_fine_tunes_the_saved_members(sim, tmp_path):
     assert not all(torch.allclose(d[k].float(), s[k].float(), atol=1e-8) for k in d)
     with pytest.raises(SocspecInputError, match="does not match"):
         SpTGNNRegressor(**fast, relations=("spatial",), init_from=tmp_path / "global").fit(west)
+
+
+def test_pretraining_runs_first_on_the_unlabelled_spectra(library):
+    from socspec.errors import SocspecInputError
+
+    rng = np.random.default_rng(5)
+    pre, fine = _mixtures(library, 300, rng), _mixtures(library, 100, rng)
+    kw = dict(decoder="ann", endmembers=library.subset(KNOWN), cover=False, hidden=16, epochs=5, patience=None)
+    ae = SensorBandAutoencoder(pretrain_epochs=7, **kw).fit(fine, pretrain=pre)
+    assert [h["phase"] for h in ae.history_] == ["pretrain"] * 7 + ["finetune"] * 5
+    assert ae.n_pretrain_ == 300 and ae.n_train_ == 80
+    plain = SensorBandAutoencoder(pretrain_epochs=7, **kw).fit(fine)
+    assert not np.array_equal(plain.latent(fine), ae.latent(fine))
+    with pytest.raises(SocspecInputError, match="pretrain"):
+        SensorBandAutoencoder(**kw).fit(fine, pretrain="lucas")
