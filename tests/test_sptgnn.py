@@ -168,3 +168,26 @@ def test_training_on_k_hop_batches(split):
     est = SpTGNNRegressor(**dict(kw, full_graph_max_nodes=40, batch_size=16)).fit(train)
     mean, std = est.predict(test)
     assert np.isfinite(mean).all() and (std > 0).all() and est.histories_[0]["epochs_run"] == 2
+
+
+def test_evaluate_gives_the_sptgnn_the_baselines_features():
+    """Same covariates for every model: evaluate(features=...) reaches the SpTGNN too."""
+    from socspec.remote import evaluate
+
+    c = simulate_corpus(n=120, seed=4, chips=False)
+    kw = dict(FAST, n_members=1, epochs=1, images=False)
+    seen = []
+    orig = SpTGNNRegressor.fit
+
+    def spy(self, corpus, y=None):
+        seen.append(self.features)
+        return orig(self, corpus, y)
+
+    SpTGNNRegressor.fit = spy
+    try:
+        res = evaluate(c, features=["lat", "lon", "land_cover"], models=("sptgnn",),
+                       scheme="random", n_folds=2, model_params={"sptgnn": kw})
+    finally:
+        SpTGNNRegressor.fit = orig
+    assert seen == [["lat", "lon", "land_cover"]] * 2
+    assert np.isfinite(res["predictions"]["pred_sptgnn"]).all()

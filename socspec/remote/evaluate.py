@@ -103,6 +103,8 @@ def evaluate(corpus: Corpus, *, features=None, models=("xgboost", "random_forest
         model = MODELS[name](seed)
         if (model_params or {}).get(name):
             model.set_params(**model_params[name])
+        if getattr(model, "uses_corpus", False) and model.get_params().get("features", "") is None:
+            model.set_params(features=features)  # same covariates as the tabular models
         Xm = X
         if getattr(model, "uses_corpus", False):
             model, Xm = _CorpusAdapter(model, lab), pd.DataFrame({"_row": np.arange(len(lab))})
