@@ -219,7 +219,6 @@ def test_lab_model_water_term_reads_wet_scans_as_water_not_as_soc():
     from socspec.lab.moisture import moisten
     from socspec.lab.simulate import simulate_lab_spectra
 
-    torch.set_num_threads(1)
     dry = simulate_lab_spectra(60, n_unlabelled=60, seed=0, wavelength_nm=WL, endmembers=EndmemberLibrary.synthetic())
     lab, unl = dry.subset(np.arange(60)), dry.subset(np.arange(60, 120))
     rng = np.random.default_rng(0)
@@ -241,7 +240,6 @@ def test_fit_lab_cli_physics_options_and_earthlib_unlabelled(tmp_path):
     from socspec.lab.simulate import simulate_lab_spectra
     from socspec_cli.main import app
 
-    torch.set_num_threads(1)
     t = simulate_lab_spectra(n=40, seed=1, wavelength_nm=np.arange(350.0, 2501.0, 10.0),
                              endmembers=EndmemberLibrary.synthetic())
     write_spectra(t, tmp_path / "lib.csv")
@@ -273,7 +271,6 @@ def test_seed_ensemble_predicts_the_members_average_and_round_trips(tmp_path):
     from socspec.lab.models import MemberAverage
     from socspec.lab.simulate import simulate_lab_spectra
 
-    torch.set_num_threads(1)
     t = simulate_lab_spectra(50, seed=3, wavelength_nm=WL, endmembers=EndmemberLibrary.synthetic())
     m = LabSOCModel(hidden=16, epochs=15, lr=3e-3, progress=False, endmembers="synthetic", n_members=3,
                     seed=2, checkpoint_dir=tmp_path / "ck").fit(t)

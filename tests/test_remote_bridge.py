@@ -78,7 +78,6 @@ def _mixtures(lib, n, rng, shift=False):
 
 @pytest.fixture(scope="module")
 def fitted(library):
-    torch.set_num_threads(1)
     rng = np.random.default_rng(0)
     train = _mixtures(library, 500, rng)
     ae = SensorBandAutoencoder(decoder="ann", endmembers=library.subset(KNOWN), cover=False, hidden=32,
@@ -135,7 +134,6 @@ def sim():
 
 @pytest.fixture(scope="module")
 def sim_bridge(sim):
-    torch.set_num_threads(1)
     return SensorBandAutoencoder(endmembers="synthetic", cover=False, hidden=16, epochs=30).fit(sim.band_spectra)
 
 
@@ -201,7 +199,6 @@ def test_drop_ood_edges_removes_flagged_nodes_spectral_edges_only(sim):
 def test_sptgnn_with_latent_edges_reports_ood_and_round_trips(sim, tmp_path):
     from socspec.remote.sptgnn import SpTGNNRegressor
 
-    torch.set_num_threads(1)
     test = np.zeros(len(sim), bool)
     test[::5] = True
     train, new = sim.subset(~test), sim.subset(test)
@@ -231,7 +228,6 @@ def test_cli_latent_edges_and_predict_remote_ood_columns(tmp_path):
 
     from socspec_cli.main import app
 
-    torch.set_num_threads(1)
     runner = CliRunner()
     sim = tmp_path / "sim"
     res = runner.invoke(app, ["simulate-remote", "--out", str(sim), "--n", "160", "--seed", "3",
@@ -297,7 +293,6 @@ def test_init_from_fine_tunes_the_saved_members(sim, tmp_path):
     from socspec.errors import SocspecInputError
     from socspec.remote.sptgnn import SpTGNNRegressor
 
-    torch.set_num_threads(1)
     north = sim.points["region"].to_numpy() != "west"
     fast = {"n_members": 1, "epochs": 2, "hidden": 16, "heads": 2, "images": False, "device": "cpu"}
     donor = SpTGNNRegressor(**fast).fit(sim.subset(north))
