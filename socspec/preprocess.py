@@ -341,7 +341,8 @@ def savgol(table: SpectralTable, window_length: int = 11, polyorder: int = 2, de
                    deriv=int(deriv))
 
 
-def _snv_array(x):
+def snv_values(x) -> np.ndarray:
+    """SNV of an (n, m) array of spectra (rows): (x − row mean) / row sd (ddof=1); a constant row is an error."""
     x = np.asarray(x, dtype=np.float64)
     sd = x.std(axis=1, ddof=1, keepdims=True)
     if np.any(sd == 0):
@@ -351,7 +352,7 @@ def _snv_array(x):
 
 def snv(table: SpectralTable) -> SpectralTable:
     """Standard normal variate (Barnes et al. 1989): x_ij ← (x_ij − mean_i) / sd_i, sd with ddof=1."""
-    return _record(table.with_values(_snv_array(table.values)), "snv")
+    return _record(table.with_values(snv_values(table.values)), "snv")
 
 
 # =========================================================================== merging
@@ -642,7 +643,7 @@ class SNV(_SpectralTransformer):
     def transform(self, X):
         if _is_table(X):
             return snv(X)
-        return _snv_array(self._validate(X, reset=False))
+        return snv_values(self._validate(X, reset=False))
 
 
 def make_spectral_pipeline(wavelength_nm, *steps, memory=None) -> Pipeline:

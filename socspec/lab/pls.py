@@ -62,19 +62,14 @@ class PLSBaseline(RegressorMixin, BaseEstimator):
         return np.asarray(self.pls_.predict(X)).reshape(-1)
 
 
-def snv(x: np.ndarray) -> np.ndarray:
-    """Standard normal variate: each spectrum (row) centred and scaled by its own mean and sd."""
-    x = np.asarray(x, dtype=np.float64)
-    sd = x.std(axis=1, keepdims=True)
-    return (x - x.mean(axis=1, keepdims=True)) / np.where(sd > 0, sd, 1.0)
-
-
 def pretreat(x: np.ndarray, how: str, window: int) -> np.ndarray:
     """``snv`` | ``sg1`` (Savitzky–Golay first derivative, quadratic, ``window`` points) | ``snv_sg1``."""
     from scipy.signal import savgol_filter
     if how not in PRETREATMENTS:
         raise ValueError(f"pre-treatment must be one of {PRETREATMENTS}, got {how!r}")
-    x = snv(x) if how.startswith("snv") else np.asarray(x, dtype=np.float64)
+    from ..preprocess import snv_values
+
+    x = snv_values(x) if how.startswith("snv") else np.asarray(x, dtype=np.float64)
     if how.endswith("sg1"):
         w = min(window, x.shape[1] - (1 - x.shape[1] % 2))  # odd and no longer than the spectrum
         x = savgol_filter(x, max(w, 5), 2, deriv=1, axis=1)
