@@ -1,5 +1,5 @@
 """Figures without global state: every plot in socspec is a :class:`matplotlib.figure.Figure` with
-its own Agg canvas. Nothing here imports ``matplotlib.pyplot`` or calls ``matplotlib.use()``, so a
+its own Agg canvas. Nothing here imports ``matplotlib.pyplot`` or switches the backend with ``matplotlib.use``, so a
 Jupyter user's backend and pyplot's figure list are left alone (and no figure needs closing).
 
     fig, ax = subplots(figsize=(6, 4))
