@@ -22,6 +22,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 # the constraint types sklearn's own estimators declare (public re-exports do not exist yet)
 from sklearn.utils._param_validation import HasMethods, Interval, InvalidParameterError, StrOptions
 
+from ..device import autocast, resolve_device
 from ..endmembers import EndmemberLibrary, GridEndmembers
 from ..errors import SocspecInputError
 from ..outputs import atomic_path, write_json
@@ -36,19 +37,6 @@ from .splits import group_holdout_mask
 DECODERS = ("none", "ann", "physics")
 MODEL_FORMAT, MODEL_FORMAT_VERSION = "socspec-lab-model", 1  # manifest.json; config.json "format" = both
 _PREDICT_CHUNK = 8192  # rows per forward pass at inference (bounds memory for large libraries)
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    if isinstance(device, torch.device):
-        return device
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise SocspecInputError(f"device {device!r} asked for, but torch sees no CUDA GPU",
-                                hint="use device 'cpu' or 'auto'")
-    if str(device) not in ("cpu",) and not str(device).startswith("cuda"):
-        raise SocspecInputError(f"unknown device {device!r}", hint="use auto, cpu or cuda")
-    return torch.device(device)
 
 
 def default_endmembers(name: str = "usgs") -> EndmemberLibrary:
@@ -658,7 +646,7 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
         ms, rs = [], []
         for s in range(0, len(x), _PREDICT_CHUNK):
             xb = torch.as_tensor(x[s:s + _PREDICT_CHUNK], device=self.device_)
-            with _trainer.autocast(self.device_):
+            with autocast(self.device_):
                 if decode:
                     m, r = self.net_(xb)
                 else:  # SOC only: skip the decoder

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from ..device import autocast
 from ..errors import SocspecInputError
 from ..outputs import atomic_path
 from ..runs import check_identity, load_torch
@@ -38,11 +39,6 @@ class TrainData:
 
     def rows(self, idx):
         return TrainData(self.reflectance[idx], self.soc_fraction[idx], self.labelled[idx])
-
-
-def autocast(device: torch.device):
-    """bf16 autocast on CUDA only (CPU bf16 matmuls are slower than fp32 on most hosts)."""
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
 
 
 def batch_loss(net, data: TrainData, sigma_soc, sigma_reflectance, device):

@@ -220,7 +220,7 @@ class SensorBandAutoencoder(BaseEstimator):
     def build_network(self, endmembers: GridEndmembers | None = None) -> torch.nn.Module:
         """``endmembers_`` (band-convolved library, or the given one), ``latent_names_`` and ``net_``
         (initialised from ``seed``)."""
-        from ..lab.estimator import resolve_device
+        from ..device import resolve_device
         from ..lab.models import build_autoencoder
 
         self._check_params()

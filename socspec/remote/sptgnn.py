@@ -405,8 +405,9 @@ class SpTGNNRegressor(BaseEstimator):
         """Train the ensemble on the labelled points of ``corpus`` (unlabelled ones are ignored)."""
         import torch
 
+        from ..device import resolve_device
         from .graph import build_graph, join_graph
-        from .training import resolve_device, train_member
+        from .training import train_member
         from .uq import VarianceScaler
 
         relations = self._check_params()
@@ -601,8 +602,8 @@ class SpTGNNRegressor(BaseEstimator):
     def predict_detail(self, corpus) -> pd.DataFrame:
         """Per point: ``soc_pred``, ``soc_sd``, ``aleatoric_sd``, ``epistemic_sd`` (g/kg, calibrated;
         soc_sd² = aleatoric_sd² + epistemic_sd²). The corpus's own SOC values are never read."""
+        from ..device import resolve_device
         from .graph import join_graph
-        from .training import resolve_device
         from .uq import combine_ensemble
 
         if not hasattr(self, "members_"):

@@ -40,6 +40,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..device import autocast
+
 
 @dataclass
 class TrainConfig:
@@ -80,21 +82,6 @@ class TrainConfig:
             raise ValueError(f"label_mask_fraction={self.label_mask_fraction} must be in (0, 1)")
 
 
-def resolve_device(device: str = "auto") -> torch.device:
-    """``auto`` → CUDA when available else CPU; ``cpu``; ``cuda`` (error when unavailable)."""
-    if device not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"device={device!r} must be 'auto', 'cpu' or 'cuda'")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device='cuda' but torch sees no CUDA device")
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(device)
-
-
-def _autocast(device: torch.device):
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
-
-
 def _take(inputs: dict, idx: torch.Tensor) -> dict:
     out = {}
     for k, v in inputs.items():
@@ -116,7 +103,7 @@ def forward_nodes(model, inputs: dict, edge_index: torch.Tensor, edge_type: torc
 
     device = device or edge_index.device
     n = inputs["lat_deg"].shape[0]
-    with _autocast(device):
+    with autocast(device):
         if n <= full_graph_max_nodes:
             mean, log_var, aux = model(inputs, edge_index, edge_type)
             return mean[targets], log_var[targets], aux["balance_loss"]
