@@ -80,7 +80,7 @@ def main(argv=None):
 
     from socspec.io import read_spectra
     from socspec.lab import LabSOCModel
-    from socspec.lab.metrics import mean_sd, mrmse_percent, regression_metrics
+    from socspec.lab.metrics import mean_sd, mrmse_percent, regression_metrics, seed_summary_lines
     from socspec.lab.pls import PLSBaseline, PLSTuned
     from socspec.lab.workflow import random_split
 
@@ -168,15 +168,7 @@ def main(argv=None):
 
     print(f"\nTest set, random 60:40, seeds {args.seeds}, {args.epochs} epochs, H = {args.hidden}, lr {args.lr}, "
           f"step {args.step or 'data'} nm, patience {args.patience}")
-    print(f"{'set':18s} {'method':28s} {'R²':>16s} {'RMSE g/kg':>16s} {'MRMSE %':>16s}")
-    for name, res in results.items():
-        for who, r in res.items():
-            cells = []
-            for k in ("r2", "rmse", "mrmse"):
-                v = r.get(k)
-                cells.append("—".rjust(16) if v is None or not np.isfinite(v["mean"])
-                             else f"{v['mean']:.3f} ± {v['sd']:.3f}".rjust(16))
-            print(f"{name:18s} {who:28s} " + " ".join(cells))
+    print("\n".join(seed_summary_lines(results, method_width=28)))
     dump()
 
 

@@ -48,7 +48,7 @@ def main(argv=None):
 
     from socspec.io import read_spectra
     from socspec.lab import LabSOCModel, PLSBaseline
-    from socspec.lab.metrics import mean_sd, mrmse_percent, regression_metrics
+    from socspec.lab.metrics import mean_sd, mrmse_percent, regression_metrics, seed_summary_lines
     from socspec.lab.pls import PLSTuned
     from socspec.lab.workflow import random_split
     from socspec.spectra import reflectance_to_absorbance
@@ -107,15 +107,7 @@ def main(argv=None):
                                              if r and k in r[0]}} for who, r in rows.items()}
 
     print(f"\nTest set, random 60:40, seeds {args.seeds}, {args.epochs} epochs, H = {args.hidden}")
-    print(f"{'set':18s} {'method':9s} {'R²':>16s} {'RMSE g/kg':>16s} {'MRMSE %':>16s}")
-    for name, res in results.items():
-        for who, r in res.items():
-            cells = []
-            for k in ("r2", "rmse", "mrmse"):
-                v = r.get(k)
-                cells.append("—".rjust(16) if v is None or not np.isfinite(v["mean"])
-                             else f"{v['mean']:.3f} ± {v['sd']:.3f}".rjust(16))
-            print(f"{name:18s} {who:9s} " + " ".join(cells))
+    print("\n".join(seed_summary_lines(results)))
     if args.json:
         args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "results": results},
                                         indent=2, default=float) + "\n")
