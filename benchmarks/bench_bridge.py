@@ -89,9 +89,9 @@ def edges_rmse(n: int, folds: int, members: int, epochs: int, seed: int) -> dict
                        model_params={"sptgnn": params})
         m = res["metrics"]["sptgnn"]
         out[edges] = {"rmse": m["rmse"], "mae": m["mae"], "r2": m["r2"], "ccc": m["ccc"],
-                      "per_fold_rmse": [f["rmse"] for f in m["per_fold"]], "seconds": time.perf_counter() - t0}
+                      "per_fold_rmse": [f["rmse"] for f in m["folds"]], "seconds": time.perf_counter() - t0}
         print(f"spectral edges {edges:6s}: RMSE {m['rmse']:.3f} g/kg  R² {m['r2']:.3f}  "
-              f"per fold {[round(f['rmse'], 2) for f in m['per_fold']]}", flush=True)
+              f"per fold {[round(f['rmse'], 2) for f in m['folds']]}", flush=True)
     return out
 
 

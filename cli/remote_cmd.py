@@ -151,7 +151,7 @@ def fit_remote(
     echo(f"features: {', '.join(m['data']['features'])}; CV: {m['cv']['scheme']}, {folds} folds")
     for name in model_names:
         r = m[name]
-        unc = (f"  ECE {r['ece']:.3f}  cover90 {r['coverage_90']:.2f}" if "ece" in r else "")
+        unc = (f"  ECE {r['ece']:.3f}  cover90 {r['coverage90']:.2f}" if "ece" in r else "")
         echo(f"{name:14s} R² {r['r2']:.3f}  RMSE {r['rmse']:.2f} g/kg  MAE {r['mae']:.2f}  "
              f"CCC {r['ccc']:.3f}  Moran's I(resid) {r.get('moran_i_residuals', float('nan')):.3f}"
              f"{unc}  ({m['timing_seconds'][name]:.1f} s)")

@@ -30,9 +30,9 @@ params = {"n_members": a.members, "hidden": a.hidden, "epochs": a.epochs, "patie
 res = evaluate(corpus, features=FEATURES, models=("sptgnn", "xgboost", "random_forest"), scheme="spatial",
                n_folds=5, block_deg=1.0, seed=0, model_params={"sptgnn": params})
 m = res["metrics"]
-keys = ("r2", "rmse", "mae", "ccc", "moran_i_residuals", "ece", "coverage_90")
+keys = ("r2", "rmse", "mae", "ccc", "moran_i_residuals", "ece", "coverage90")
 out = {k: {kk: m[k][kk] for kk in keys if kk in m[k]} for k in ("sptgnn", "xgboost", "random_forest")}
-out.update(per_fold_rmse={k: [f["rmse"] for f in m[k]["per_fold"]] for k in ("sptgnn", "xgboost", "random_forest")},
+out.update(per_fold_rmse={k: [f["rmse"] for f in m[k]["folds"]] for k in ("sptgnn", "xgboost", "random_forest")},
            timing_seconds=m["timing_seconds"], n=m["data"]["n"], sptgnn_params=params)
 print(json.dumps(out, indent=1))
 if a.out:

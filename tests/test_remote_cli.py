@@ -23,7 +23,7 @@ def test_simulate_then_fit_remote(tmp_path):
     m = json.loads((run / "metrics.json").read_text())
     for model in ("xgboost", "random_forest"):
         assert {"r2", "rmse", "mae", "mape", "ccc", "moran_i_residuals"} <= set(m[model])
-        assert len(m[model]["per_fold"]) == 4 and m[model]["r2"] > 0.2
+        assert len(m[model]["folds"]) == 4 and m[model]["r2"] > 0.2
     assert m["data"]["simulated"] is True and m["data"]["n"] == 240
     assert "latent_soc_field" not in m["data"]["features"]
     assert m["cv"]["scheme"] == "spatial" and sum(m["cv"]["fold_sizes"]) == 240
@@ -87,7 +87,7 @@ def test_registered_corpus_model_gets_uncertainty_metrics():
     finally:
         MODELS.pop("mean_std")
     m = res["metrics"]["mean_std"]
-    assert m["r2"] < 0.05 and 0.0 <= m["coverage_90"] <= 1.0 and 0.0 <= m["ece"] <= 0.5
+    assert m["r2"] < 0.05 and 0.0 <= m["coverage90"] <= 1.0 and 0.0 <= m["ece"] <= 0.5
     p = res["predictions"]
     assert {"pred_mean_std", "std_mean_std"} <= set(p.columns)
     # each fold predicts its training mean: all predictions in a fold are equal

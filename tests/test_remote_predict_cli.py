@@ -27,9 +27,9 @@ def test_fit_remote_sptgnn_then_predict_remote(tmp_path):
     assert res.exit_code == 0, res.output
     m = json.loads((run / "metrics.json").read_text())
     s = m["sptgnn"]
-    assert {"r2", "rmse", "mae", "mape", "ccc", "ece", "coverage_90", "moran_i_residuals"} <= set(s)
-    assert len(s["per_fold"]) == 3 and 0 <= s["ece"] <= 0.5 and 0 <= s["coverage_90"] <= 1
-    assert all({"ece", "coverage_90"} <= set(f) for f in s["per_fold"])
+    assert {"r2", "rmse", "mae", "mape", "ccc", "ece", "coverage90", "moran_i_residuals"} <= set(s)
+    assert len(s["folds"]) == 3 and 0 <= s["ece"] <= 0.5 and 0 <= s["coverage90"] <= 1
+    assert all({"ece", "coverage90"} <= set(f) for f in s["folds"])
     assert "xgboost" in m and "ece" not in m["xgboost"]
     p = pd.read_csv(run / "predictions.csv")
     assert (p["std_sptgnn"] > 0).all() and np.isfinite(p["pred_sptgnn"]).all()

@@ -246,7 +246,7 @@ def cross_validate(model, X: pd.DataFrame, y, folds, *, lat_deg=None, lon_deg=No
                    moran_permutations: int = 99, progress=None) -> dict:
     """Fit a fresh clone of ``model`` per fold; out-of-fold predictions and metrics.
 
-    Returns ``{"pred": (n,), "std": (n,) | None, "metrics": {...pooled..., "per_fold": [...]},
+    Returns ``{"pred": (n,), "std": (n,) | None, "metrics": {...pooled..., "folds": [...]},
     "seconds": float}``. Pooled metrics are over all out-of-fold predictions; the residual
     Moran's I uses all points' coordinates. A model whose ``predict`` returns ``(mean, std)``
     (e.g. the SpTGNN later) also gets coverage and ECE.
@@ -270,14 +270,14 @@ def cross_validate(model, X: pd.DataFrame, y, folds, *, lat_deg=None, lon_deg=No
                 "r2": M.r2(y[te], out), "rmse": M.rmse(y[te], out), "mae": M.mae(y[te], out)}
         if std is not None:  # a model with predictive sd: its calibration per fold too
             fold["ece"] = M.regression_ece(y[te], out, std[te])
-            fold["coverage_90"] = M.interval_coverage(y[te], out, std[te], 0.9)
+            fold["coverage90"] = M.interval_coverage(y[te], out, std[te], 0.9)
         per_fold.append(fold)
         if progress is not None:
             progress.update(1)
     seconds = time.perf_counter() - t0
     rep = M.regression_report(y, pred, lat_deg=lat_deg, lon_deg=lon_deg, std=std,
                               moran_permutations=moran_permutations)
-    rep["per_fold"] = per_fold
+    rep["folds"] = per_fold
     r2s = np.array([f["r2"] for f in per_fold])
     rmses = np.array([f["rmse"] for f in per_fold])
     rep["r2_fold_mean"], rep["r2_fold_std"] = float(np.nanmean(r2s)), float(np.nanstd(r2s))

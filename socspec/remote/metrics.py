@@ -75,6 +75,6 @@ def regression_report(y_true, y_pred, *, lat_deg=None, lon_deg=None, std=None,
         out["moran_i_residuals"] = m["I"]
         out["moran_p_sim"] = m["p_sim"]
     if std is not None:
-        out["coverage_90"] = interval_coverage(y_true, y_pred, std, 0.9)
+        out["coverage90"] = interval_coverage(y_true, y_pred, std, 0.9)
         out["ece"] = regression_ece(y_true, y_pred, std)
     return out
