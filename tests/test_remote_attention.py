@@ -95,6 +95,14 @@ def test_block_shapes_residual_and_gradient():
     torch.testing.assert_close(h.mean(dim=1), torch.zeros(40), atol=1e-5, rtol=0)
 
 
+def test_block_splits_its_width_across_heads():
+    block = RelationalBlock(16, 16, 3, heads=4, dropout=0.0)
+    assert block.attention.out_channels == 4 and block.attention.heads == 4
+    assert block.mix_heads.in_features == 16
+    with pytest.raises(ValueError, match="divisible by heads=3"):
+        RelationalBlock(16, 16, 3, heads=3)
+
+
 def test_argument_errors():
     x, ei, et = _graph()
     layer = RelationalGraphAttention(7, 4, 3)
