@@ -94,8 +94,56 @@ def test_ood_flag_catches_a_planted_shift_and_keeps_false_alarms_near_alpha(fitt
     assert ae.flag(shifted).mean() >= 0.9
     assert ae.flag(fresh).mean() <= 0.12  # α = 0.05; binomial + calibration noise at n = 400/100
     frame = ae.score_frame(np.vstack([fresh[:3], np.full((1, 12), np.nan)]))
-    assert list(frame.columns) == ["ood_score", "ood_threshold", "ood_flag"]
+    assert list(frame.columns) == ["ood_score", "ood_threshold", "ood_flag", "reconstruction_error"]
     assert np.isnan(frame["ood_score"].iloc[3]) and not frame["ood_flag"].iloc[3]
+
+
+def test_ood_score_is_knn_under_the_training_mahalanobis_metric(fitted, library):
+    """Known answer: the score is the mean distance to the k nearest training pixels under the
+    Mahalanobis metric of u = [log R, log e] (scipy's cdist, an independent path to the whitening)."""
+    from scipy.spatial.distance import cdist
+
+    ae, fresh, shifted = fitted
+    rng = np.random.default_rng(0)
+    train = _mixtures(library, 500, rng)  # the fixture's training spectra (same seed, same draws)
+    held = np.zeros(len(train), bool)
+    held[ae.val_index_] = True
+    u = lambda x: np.log(np.column_stack([x, ae.reconstruction_error(x)]))  # noqa: E731
+    ref = u(train[~held])
+    vi = np.linalg.inv(np.cov(ref, rowvar=False))
+    q = np.vstack([fresh[:20], shifted[:20]])
+    d = np.sort(cdist(u(q), ref, metric="mahalanobis", VI=vi), axis=1)[:, :ae.novelty_k].mean(axis=1)
+    np.testing.assert_allclose(ae.ood_score(q), d, rtol=1e-5)  # the network reads float32 reflectance
+    # the calibration spectra are not in the kNN reference: their scores are not zero distances
+    assert ae.val_index_.size == 100 and np.all(ae.val_scores_ > 0)
+
+
+def test_knn_term_flags_a_new_mixture_of_the_library_minerals(library):
+    """A region with other proportions of the same library minerals is flagged by the kNN score at
+    the split-conformal threshold (socspec.ood), with false alarms near α; novelty="none" is the
+    reconstruction error alone. (Whether the reconstruction error misses such a region depends on
+    how the encoder extrapolates: here it does not miss it; on the simulated volcanic region of
+    benchmarks/bench_bridge.py it does, and the kNN term is what flags it.)"""
+    from socspec.ood import conformal_threshold
+
+    s2 = library.to_sensor("sentinel2").subset(KNOWN).spectra
+    rng = np.random.default_rng(1)
+
+    def pixels(conc, n):
+        x = rng.dirichlet(conc, n) @ s2
+        return x * rng.uniform(0.8, 1.0, (n, 1)) + rng.normal(0, 0.002, x.shape)
+
+    train, fresh = pixels([8, 8, 1, 1], 400), pixels([8, 8, 1, 1], 300)
+    other = pixels([1, 1, 8, 8], 300)  # quartz–kaolinite soils in training; illite–calcite here
+    kw = dict(decoder="physics", endmembers=library.subset(KNOWN), cover=False, water=False, hidden=16,
+              epochs=150, patience=None, seed=0)
+    knn = SensorBandAutoencoder(**kw).fit(train)
+    rec = SensorBandAutoencoder(novelty="none", **kw).fit(train)
+    assert knn.ood_threshold_ == conformal_threshold(knn.val_scores_, 0.05)
+    assert rec.ood_threshold_ == conformal_threshold(rec.val_scores_, 0.05)
+    assert np.array_equal(rec.ood_score(other), rec.reconstruction_error(other))
+    assert knn.flag(other).mean() >= 0.9 and knn.flag(fresh).mean() <= 0.12
+    assert rec.flag(fresh).mean() <= 0.12
 
 
 def test_latent_rows_are_fractions(fitted):
@@ -112,6 +160,7 @@ def test_save_load_round_trips_bit_for_bit(fitted, tmp_path):
     back = SensorBandAutoencoder.load(tmp_path / "bridge")
     assert np.array_equal(back.latent(x), ae.latent(x))
     assert np.array_equal(back.reconstruction_error(x), ae.reconstruction_error(x))
+    assert np.array_equal(back.ood_score(x), ae.ood_score(x)) and back.novelty == "knn"
     assert back.ood_threshold_ == ae.ood_threshold_ and back.latent_names_ == ae.latent_names_
     (tmp_path / "bridge" / "weights.pt").write_bytes(b"not torch")
     from socspec.runs import ModelFolderError
@@ -196,6 +245,49 @@ def test_drop_ood_edges_removes_flagged_nodes_spectral_edges_only(sim):
     assert not np.isin(spec_new[1], bad[bad >= 120]).any()
 
 
+def _cos(a, b):
+    return float(a @ b / np.linalg.norm(a) / np.linalg.norm(b))
+
+
+def test_down_weighting_keeps_flagged_nodes_m_most_similar_spectral_partners(sim):
+    """ood_spectral_k = m: a flagged node keeps a spectral pair only with its m most cosine-similar
+    partners of the full graph (both directions); other pairs and relations are unchanged; a
+    flagged new point receives its m most similar training points."""
+    from socspec.remote.graph import GraphNodes, GraphSpec, build_graph, join_graph
+
+    rng = np.random.default_rng(0)
+    flag = np.zeros(len(sim), bool)
+    flag[rng.choice(len(sim), 20, replace=False)] = True
+    x = sim.band_spectra
+    nodes = GraphNodes(sim.lat, sim.lon, None, x, flag)
+    m = 2
+    full = build_graph(nodes, GraphSpec(relations=("spatial", "spectral")))
+    down = build_graph(nodes, GraphSpec(relations=("spatial", "spectral"), drop_ood_edges=True, ood_spectral_k=m))
+    partners = {}
+    for j, i in _pairs(full.relation("spectral")):
+        partners.setdefault(i, []).append(j)
+    top = {f: set(sorted(partners[f], key=lambda j: -_cos(x[f], x[j]))[:m]) for f in np.flatnonzero(flag)}
+    want = {(j, i) for j, i in _pairs(full.relation("spectral"))
+            if (not flag[i] or j in top[i]) and (not flag[j] or i in top[j])}
+    got = _pairs(down.relation("spectral"))
+    assert got == want and got != _pairs(full.relation("spectral"))
+    into = np.bincount(down.relation("spectral")[1], minlength=len(sim))
+    # down-weighted, not dropped (a pair of two flagged nodes needs both to rank it in their top m)
+    assert np.all(into[flag] <= m) and (into[flag] == m).mean() >= 0.5
+    assert _pairs(down.relation("spatial")) == _pairs(full.relation("spatial"))
+    # inductive join: a flagged query gets exactly its m most similar training points
+    train, query = nodes.take(np.arange(120)), nodes.take(np.arange(120, 160))
+    spec = GraphSpec(relations=("spectral",), drop_ood_edges=True, ood_spectral_k=m)
+    g_train = build_graph(train, spec)
+    j = join_graph(g_train, train, query, spec)
+    new = j.edge_index[:, g_train.n_edges:]
+    for q in np.flatnonzero(flag[120:160]):
+        src = new[0, new[1] == 120 + q]
+        best = np.argsort([-_cos(x[120 + q], x[t]) for t in range(120)], kind="stable")[:m]
+        assert len(src) <= m and set(src) <= set(best)
+    assert (np.bincount(new[1] - 120, minlength=40)[~flag[120:160]] > m).any()
+
+
 def test_sptgnn_with_latent_edges_reports_ood_and_round_trips(sim, tmp_path):
     from socspec.remote.sptgnn import SpTGNNRegressor
 
@@ -267,7 +359,7 @@ def test_cli_latent_edges_and_predict_remote_ood_columns(tmp_path):
 
     fitted = SpTGNNRegressor.load(model, device="cpu")
     corpus = read_corpus(sim / "points.csv", chips=sim / "chips.npz")
-    scores = fitted.bridge_.reconstruction_error(corpus.band_spectra)
+    scores = fitted.bridge_.ood_score(corpus.band_spectra)
     want = region_risk_table(scores, corpus.points["region"], fitted.bridge_.val_scores_, fitted.bridge_.ood_threshold_,
                              soc_true=corpus.soc_g_kg, soc_pred=fitted.predict_detail(corpus)["soc_pred"])
     got = pd.read_csv(rep / "regions.csv")

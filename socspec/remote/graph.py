@@ -22,7 +22,8 @@ nodes first) whose training-only edges are the training graph's, unchanged, and 
 query node only *receives* edges from training nodes: its k nearest training points (spatial),
 its k most similar training points (spectral), and the training points among its nearest
 candidates with a similar elevation (elevation); with ``GraphSpec.drop_ood_edges`` a node
-flagged out-of-distribution neither sends nor receives spectral edges. There are no query → training and no
+flagged out-of-distribution keeps at most ``ood_spectral_k`` spectral edges (none by default; see
+:class:`GraphSpec`). There are no query → training and no
 query ↔ query edges, so a query point changes nothing a training node computes, and the
 predictions for one query point do not depend on which other points are queried with it.
 
@@ -112,7 +113,14 @@ class GraphSpec:
     ``k_spectral`` — spectral neighbours per node; ``k_elevation_candidates`` — spatial
     candidates searched for the elevation relation; ``max_elevation_diff_m`` — the largest
     |Δelevation| (m) of an elevation edge; ``drop_ood_edges`` — nodes whose ``ood_flag`` is set
-    get no spectral edges (their spectra are not trusted to say who is similar).
+    lose spectral edges (their spectra are not trusted to say who is similar): with
+    ``ood_spectral_k = 0`` all of them (dropped); with m = ``ood_spectral_k`` > 0 (down-weighted) a
+    flagged node keeps a spectral pair {f, j} only when j is among f's m most cosine-similar
+    spectral partners (both directions of the pair go together; a new point j joining f counts as
+    one when it is at least as similar as f's m-th training partner). Why fewer edges is a lower
+    weight: the attention's softmax runs over all edges into a node *across* relations
+    (:mod:`socspec.remote.attention`), so the spectral relation's share of a flagged node's
+    messages shrinks with its number of spectral edges, while its spatial and elevation edges stay.
     """
 
     relations: tuple = RELATIONS
@@ -121,6 +129,7 @@ class GraphSpec:
     k_elevation_candidates: int = 16
     max_elevation_diff_m: float = 50.0
     drop_ood_edges: bool = False
+    ood_spectral_k: int = 0
 
     def __post_init__(self):
         self.relations = tuple(self.relations)
@@ -133,6 +142,9 @@ class GraphSpec:
         for name in ("k_spatial", "k_spectral", "k_elevation_candidates"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name}={getattr(self, name)} must be >= 1")
+        if int(self.ood_spectral_k) < 0:
+            raise ValueError(f"ood_spectral_k={self.ood_spectral_k} must be >= 0 "
+                             "(0: drop flagged nodes' spectral edges)")
         if not np.isfinite(self.max_elevation_diff_m) or self.max_elevation_diff_m < 0:
             raise ValueError(f"max_elevation_diff_m={self.max_elevation_diff_m} must be >= 0")
 
@@ -195,11 +207,66 @@ def _valid_spectra(x):
     return ok
 
 
-def _dropped(nodes: GraphNodes, spec: GraphSpec) -> np.ndarray:
-    """(n,) bool: nodes left out of the spectral relation (flagged OOD, with ``drop_ood_edges``)."""
+def _flagged(nodes: GraphNodes, spec: GraphSpec) -> np.ndarray:
+    """(n,) bool: nodes whose spectral edges are dropped or thinned (flagged OOD, ``drop_ood_edges``)."""
     if not spec.drop_ood_edges or nodes.ood_flag is None:
         return np.zeros(len(nodes), dtype=bool)
     return nodes.ood_flag
+
+
+def _dropped(nodes: GraphNodes, spec: GraphSpec) -> np.ndarray:
+    """(n,) bool: nodes left out of the spectral relation altogether (flagged, ``ood_spectral_k = 0``)."""
+    return _flagged(nodes, spec) if int(spec.ood_spectral_k) == 0 else np.zeros(len(nodes), dtype=bool)
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise cosine similarity of two (E, d) arrays."""
+    na, nb = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)
+    return np.einsum("ij,ij->i", a, b) / np.maximum(na * nb, 1e-300)
+
+
+def _partner_rank(src: np.ndarray, dst: np.ndarray, sim: np.ndarray) -> np.ndarray:
+    """(E,) rank (0 = most similar) of each edge among the edges into its ``dst``."""
+    order = np.lexsort((-sim, dst))
+    rank = np.empty(src.size, dtype=np.int64)
+    d = dst[order]
+    first = np.r_[0, np.flatnonzero(d[1:] != d[:-1]) + 1]
+    starts = np.repeat(first, np.diff(np.r_[first, d.size]))
+    rank[order] = np.arange(d.size) - starts
+    return rank
+
+
+def _thin_flagged(ei: np.ndarray, spectra: np.ndarray, flagged: np.ndarray, m: int) -> np.ndarray:
+    """Keep a symmetric spectral pair {i, j} only if, for each flagged end, the other end ranks
+    among its ``m`` most similar partners."""
+    src, dst = ei
+    if src.size == 0 or not flagged.any():
+        return ei
+    rank = _partner_rank(src, dst, _cosine(spectra[src], spectra[dst]))  # rank of src among dst's partners
+    n = flagged.size
+    keys = dst * n + src
+    order = np.argsort(keys)
+    pos = np.minimum(np.searchsorted(keys[order], src * n + dst), keys.size - 1)
+    rev = order[pos]  # the edge dst → src (the relation is symmetric)
+    rev_rank = np.where(keys[rev] == src * n + dst, rank[rev], m)  # no reverse edge: not a top-m partner
+    keep = (~flagged[dst] | (rank < m)) & (~flagged[src] | (rev_rank < m))
+    return ei[:, keep]
+
+
+def _partner_floor(train_graph: RelationGraph, spectra: np.ndarray, flagged: np.ndarray, m: int) -> np.ndarray:
+    """(n_train,) cosine similarity of each flagged training node's m-th most similar spectral partner
+    (−inf for unflagged nodes and for flagged ones with fewer than m partners)."""
+    floor = np.full(flagged.size, -np.inf)
+    if "spectral" not in train_graph.relations:
+        return floor
+    src, dst = train_graph.relation("spectral")
+    sel = flagged[dst]
+    src, dst = src[sel], dst[sel]
+    if src.size:
+        sim = _cosine(spectra[src], spectra[dst])
+        at_m = _partner_rank(src, dst, sim) == m - 1
+        floor[dst[at_m]] = sim[at_m]
+    return floor
 
 
 # ------------------------------------------------------------------------------ building
@@ -253,6 +320,8 @@ def build_graph(nodes: GraphNodes, spec: GraphSpec | None = None) -> RelationGra
             ei, _ = spectral_edges(nodes.spectra[good], k=min(spec.k_spectral, good.size - 1),
                                    metric="cosine", symmetric=True)
             ei = good[ei]
+            if int(spec.ood_spectral_k) > 0:
+                ei = _thin_flagged(ei, nodes.spectra, _flagged(nodes, spec), int(spec.ood_spectral_k))
         parts.append(ei)
         names.append(rel)
     if not parts:
@@ -324,6 +393,14 @@ def join_graph(train_graph: RelationGraph, train_nodes: GraphNodes, query_nodes:
                     if k and qok.size:
                         idx = _query_spectral_knn(ts[tok], qs[qok], k)
                         src, dst = tok[idx.ravel()], np.repeat(qok, k)
+                        m = int(spec.ood_spectral_k)
+                        if m > 0 and spec.drop_ood_edges:  # flagged ends keep only their m most similar
+                            qf, tf = _flagged(query_nodes, spec), _flagged(train_nodes, spec)
+                            rank = np.tile(np.arange(k), qok.size)  # idx columns run most similar first
+                            floor = _partner_floor(train_graph, ts, tf, m)
+                            sim = _cosine(ts[src], qs[dst])
+                            keep = (~qf[dst] | (rank < m)) & (~tf[src] | (sim >= floor[src]))
+                            src, dst = src[keep], dst[keep]
             parts.append(np.stack([src, dst + nt]).astype(np.int64))
             types.append(np.full(src.size, t, dtype=np.int64))
     edge_index = np.concatenate(parts, axis=1)

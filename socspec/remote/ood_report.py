@@ -1,7 +1,8 @@
 """Per-region out-of-distribution report for a remote model on a corpus of points.
 
-The score is the bridge's per-point reconstruction RMSE over the sensor bands
-(:class:`socspec.remote.bridge.SensorBandAutoencoder`, saved inside an SpTGNN model folder fitted
+The score is the bridge's per-point OOD score (:meth:`socspec.remote.bridge.SensorBandAutoencoder.ood_score`:
+reconstruction error and kNN novelty in one score; the reconstruction RMSE is in ``points.csv`` too), from a
+:class:`~socspec.remote.bridge.SensorBandAutoencoder` saved inside an SpTGNN model folder fitted
 with ``--ood-flags``/``--spectral-edges latent``/``--drop-ood-edges``, or on its own); the table is
 the lab report's :func:`socspec.ood.region_risk_table` with the same documented risk rule
 (:data:`socspec.ood.RISK_RULE_TEXT`), and the HTML report has the same layout (:class:`socspec.report.Report`).
@@ -113,23 +114,24 @@ def _write(bridge, sptgnn, corpus, labels, out_dir: Path, model_label: str, regi
                "regions_from": region, "threshold": thr, "false_alarm": alpha,
                "frac_flagged": float(np.mean(scores[ok] > thr)) if ok.any() else float("nan"),
                "source": corpus.meta.get("source"), "model": model_label, "risk_rule": RISK_RULE_TEXT,
-               "score": "per-point RMSE of the sensor-band autoencoder's reconstruction (reflectance)"}
+               "score": f"sensor-band autoencoder: {bridge.score_description}"}
     write_json(out_dir / "regions.json", {"summary": summary, "regions": df.to_dict(orient="records")})
     rep = Report("Out-of-distribution risk by region (remote)")
     rep.add_text(f"Points: {corpus.meta.get('source') or '(in memory)'} — {len(corpus)} points "
                  f"({int(ok.sum())} with band spectra) in {df.shape[0]} regions ({region}). Model: {model_label}. "
-                 f"Threshold {thr:.4g} (band reflectance RMSE), calibrated on held-in band spectra at a "
+                 f"OOD score: {bridge.score_description}. "
+                 f"Threshold {thr:.4g}, calibrated on held-in band spectra at a "
                  f"{alpha:.0%} false-alarm rate.")
     rep.add_text(RISK_RULE_TEXT)
     cols = [c for c in ["region", "n", "mean_score", "median_score", "frac_flagged", "welch_t", "welch_p", "risk",
                         "n_labelled", "rmse_g_kg", "r2", "bias_g_kg"] if c in df.columns]
     rep.add_table(df[cols], "Per-region risk (full table in regions.csv / regions.json)")
     rep.add_figure(plot_scores_by_group(scores, labels, thr, reference=bridge.val_scores_,
-                                        ylabel="reconstruction RMSE (reflectance)",
+                                        ylabel="OOD score",
                                         title="OOD score by region (dashed: calibrated threshold)"),
                    "scores_by_region", "OOD score per point, by region; first box = held-in band spectra.")
     rep.add_figure(plot_map(corpus.lat, corpus.lon, scores, title="OOD score by location",
-                            cbar_label="reconstruction RMSE", flagged=scores > thr),
+                            cbar_label="OOD score", flagged=scores > thr),
                    "map", "Points by position; red rings = flagged.")
     rep.write(out_dir)
     return df, summary

@@ -189,9 +189,11 @@ class SpTGNNRegressor(BaseEstimator):
         (:class:`~socspec.remote.graph.GraphSpec`).
     spectral_edges : "bands" (cosine kNN in the band spectra) or "latent" (cosine kNN in the
         abundances of a :class:`~socspec.remote.bridge.SensorBandAutoencoder` fitted on the
-        corpus's band spectra). drop_ood_edges : nodes the bridge flags out-of-distribution get no
-        spectral edges. ood_flags : fit the bridge anyway, so that ``predict_detail`` reports
-        ``ood_score``, ``ood_threshold``, ``ood_flag`` (on whenever either option above is).
+        corpus's band spectra). drop_ood_edges : nodes the bridge flags out-of-distribution lose
+        spectral edges: all of them (``ood_spectral_k=0``, dropped) or all but their
+        ``ood_spectral_k`` most similar partners (down-weighted in the across-relation attention;
+        :class:`~socspec.remote.graph.GraphSpec`). ood_flags : fit the bridge anyway, so that
+        ``predict_detail`` reports ``ood_score``, ``ood_threshold``, ``ood_flag`` (on whenever either option above is).
     init_from : a saved SpTGNN model folder (e.g. trained with ``--region global``) to fine-tune
         from (seed 004): its feature/target standardisation and its members' weights are the
         start (member m starts from saved member m mod M'); the same features, relations and
@@ -217,7 +219,7 @@ class SpTGNNRegressor(BaseEstimator):
                  images: bool = True, position: bool = True, time: bool = True,
                  k_spatial: int = 8, k_spectral: int = 8, k_elevation_candidates: int = 16,
                  max_elevation_diff_m: float = 50.0, spectral_edges: str = "bands",
-                 drop_ood_edges: bool = False, ood_flags: bool = False, init_from=None,
+                 drop_ood_edges: bool = False, ood_spectral_k: int = 0, ood_flags: bool = False, init_from=None,
                  backbone: str = "tiny",
                  backbone_ckpt=None, freeze_backbone: bool | None = None,
                  calibration_fraction: float = 0.15, calibration_block_deg: float = 1.0,
@@ -253,6 +255,7 @@ class SpTGNNRegressor(BaseEstimator):
         self.max_elevation_diff_m = max_elevation_diff_m
         self.spectral_edges = spectral_edges
         self.drop_ood_edges = drop_ood_edges
+        self.ood_spectral_k = ood_spectral_k
         self.ood_flags = ood_flags
         self.init_from = init_from
         self.backbone = backbone
@@ -294,7 +297,7 @@ class SpTGNNRegressor(BaseEstimator):
         return GraphSpec(relations=relations, k_spatial=self.k_spatial, k_spectral=self.k_spectral,
                          k_elevation_candidates=self.k_elevation_candidates,
                          max_elevation_diff_m=self.max_elevation_diff_m,
-                         drop_ood_edges=bool(self.drop_ood_edges))
+                         drop_ood_edges=bool(self.drop_ood_edges), ood_spectral_k=int(self.ood_spectral_k))
 
     def _train_config(self):
         from .training import TrainConfig
