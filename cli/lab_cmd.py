@@ -84,6 +84,14 @@ def fit_lab(
         "light); default: on with --mixing hapke, off with linear")] = None,
     members: Annotated[int, typer.Option(
         "--members", help="seed ensemble: train N models (seeds S, S+1000, …) and predict with their average")] = 1,
+    soc_readout: Annotated[Optional[str], typer.Option(
+        "--soc-readout", help="pls: SOC = a linear readout of absorbance started at the training scans' PLSR + the "
+        "encoder's SOC output (wide & deep) | none: the softmax latent alone (seed 003); default: pls for the "
+        "physics decoder with --mixing hapke, none otherwise")] = None,
+    ood_score: Annotated[str, typer.Option(
+        "--ood-score", help="combined: standardised reconstruction residual or latent Mahalanobis distance, "
+        "whichever is further beyond the training scans' | reconstruction: reconstruction RMSE (seed 003)")
+    ] = "combined",
     water: Annotated[Optional[bool], typer.Option(
         "--water/--no-water", help="physics decoder: per-scan liquid-water path (1450/1940 nm absorption); "
         "default: on with --mixing hapke, off with linear")] = None,
@@ -142,12 +150,13 @@ def fit_lab(
                   patience=patience or None, wl_min_nm=wl_min, wl_max_nm=wl_max, step_nm=step,
                   alpha_conversion=not no_alpha_conversion, init_decoder=not no_init_decoder,
                   device=device, endmembers=lib if lib is not None else library, mixing=mixing,
-                  photometric=photometric, water=water, ood_calibration=ood_calibration, n_members=members)
+                  photometric=photometric, water=water, ood_calibration=ood_calibration, n_members=members,
+                  soc_readout=soc_readout, ood_score=ood_score)
     if table.detection.get("synthetic"):
         note("using SIMULATED spectra")
     with flag_names(test_size="--test-size", wl_min_nm="--wl-min", wl_max_nm="--wl-max", step_nm="--step",
                     region_col="--region-col", mixing="--mixing", ood_calibration="--ood-calibration",
-                    n_members="--members",
+                    n_members="--members", soc_readout="--soc-readout", ood_score="--ood-score",
                     decoder="--decoder", hidden="--hidden", epochs="--epochs", lr="--lr", batch_size="--batch-size",
                     patience="--patience", device="--device"):
         metrics = fit_lab_run(table, out, model_params=params, unlabeled=unl, test_size=test_size, seeds=run_seeds,

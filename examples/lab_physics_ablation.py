@@ -38,7 +38,24 @@ VARIANTS = ["physics:linear", "physics:hapke", "physics:linear+pw", "physics:hap
 
 
 def variant_params(v: str) -> dict:
-    """``physics:hapke+pw@synthetic`` → LabSOCModel keyword arguments."""
+    """``physics:hapke+pw@synthetic`` → LabSOCModel keyword arguments; ``physics`` alone is the
+    estimator's default physics model; ``;name=value`` suffixes set any other LabSOCModel
+    parameter (``physics;soc_readout=none;n_members=5``)."""
+    import ast
+    v, *sets = v.split(";")
+    extra = {}
+    for kv in sets:
+        k, _, val = kv.partition("=")
+        try:
+            extra[k] = ast.literal_eval(val)
+        except (ValueError, SyntaxError):
+            extra[k] = val
+    if v == "physics":
+        return {"decoder": "physics", **extra}
+    return {**_variant_base(v), **extra}
+
+
+def _variant_base(v: str) -> dict:
     lib, init = None, "flat"
     if "@" in v:
         v, lib = v.split("@", 1)

@@ -81,15 +81,19 @@ def main(argv=None):
     ap.add_argument("--hidden", type=int, default=64)
     ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--decoder", default="ann")
+    ap.add_argument("--decoder", default="physics")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--device", default="auto")
     ap.add_argument("--moisture-model", choices=["physical", "bands"], default="physical")
     ap.add_argument("--saturation", type=float, nargs=2, default=[0.1, 0.6],
                     help="range of the degree of saturation S of the moistened scans (physical model)")
-    ap.add_argument("--mixing", default="linear", help="physics decoder: linear | hapke")
-    ap.add_argument("--photometric", action="store_true", help="physics decoder: per-scan brightness term")
-    ap.add_argument("--water", action="store_true", help="physics decoder: per-scan liquid-water term")
+    ap.add_argument("--mixing", default=None, help="physics decoder: linear | hapke (default: the estimator's)")
+    ap.add_argument("--photometric", action=argparse.BooleanOptionalAction, default=None,
+                    help="physics decoder: per-scan brightness term (default: the estimator's)")
+    ap.add_argument("--water", action=argparse.BooleanOptionalAction, default=None,
+                    help="physics decoder: per-scan liquid-water term (default: the estimator's)")
+    ap.add_argument("--ood-score", default=None, help="combined | reconstruction (default: the estimator's)")
+    ap.add_argument("--soc-readout", default=None, help="pls | none (default: the estimator's)")
     ap.add_argument("--moist-depth", type=float, nargs=2, default=[0.6, 1.2],
                     help="range of the water-band optical depth (exp(-depth) at 1450 nm; ×1.6 at 1940 nm)")
     ap.add_argument("--val-fraction", type=float, default=0.2, help="held-in calibration share of the training scans")
@@ -121,7 +125,10 @@ def main(argv=None):
                   wl_max_nm=float(wl[-1]), step_nm=args.step_nm, device=args.device,
                   val_fraction=args.val_fraction, patience=max(args.epochs // 5, 20))
     if args.decoder == "physics":
-        params.update(mixing=args.mixing, photometric=args.photometric, water=args.water)
+        params.update({k: v for k, v in (("mixing", args.mixing), ("photometric", args.photometric),
+                                         ("water", args.water)) if v is not None})
+    params.update({k: v for k, v in (("ood_score", args.ood_score), ("soc_readout", args.soc_readout))
+                   if v is not None})
 
     # ---- experiment 1 (+2): leave one region out
     res = leave_one_region_out(table, region_col="region", model_params=params, seeds=tuple(args.seeds),

@@ -217,6 +217,84 @@ class PCAQResidual:
                f"false_alarm={self.false_alarm}, fitted_k={k})"
 
 
+# ---------------------------------------------------- residual + latent score
+class ResidualLatentScore:
+    """A lab model's combined OOD score: standardised reconstruction residual and latent Mahalanobis.
+
+    Fit on the training scans' residuals E (n, m) = R − R̂ and B blocks of latent features
+    Z_b (n, d_b) (e.g. the encoder's mass fractions; a fitted water path):
+
+        s_res(e)   = sqrt(mean_j (e_j / σ_j)²),   σ_j = RMS over training scans of E[:, j] (≥ ``floor``)
+        s_b(z)     = sqrt((z − μ_b)ᵀ Σ_b⁻¹ (z − μ_b)),  μ_b, Σ_b by scikit-learn's Ledoit–Wolf shrinkage
+        score      = max(s_res / q_res, s_1 / q_1, …, s_B / q_B)
+
+    q_* are the ``quantile`` quantiles of each part on the training scans, so each part is in
+    units of "how far beyond the usual". Why σ_j: a wavelength where the model always misses
+    (water bands of a dry library, an instrument's noisy edge) should not dominate; why the
+    latent parts: a wet or foreign soil the decoder *can* reconstruct (a water path, an odd
+    mixture) still sits far from the training scans' latents; why separate blocks: one strong
+    feature (a water path) is not diluted among fifty mass fractions. The score is thresholded
+    like any other (``conformal_calibration`` on held-in scans). State is JSON (``get_state``).
+    """
+
+    def __init__(self, quantile: float = 0.95, floor: float = 1e-4):
+        self.quantile = quantile
+        self.floor = floor
+
+    @staticmethod
+    def _blocks(features) -> list[np.ndarray]:
+        blocks = list(features) if isinstance(features, (list, tuple)) else [features]
+        return [np.asarray(z, dtype=np.float64).reshape(len(z), -1) for z in blocks]
+
+    def fit(self, residuals, features) -> "ResidualLatentScore":
+        """``features``: one (n, d) array or a list of blocks (n, d_b)."""
+        from sklearn.covariance import LedoitWolf
+
+        e = np.asarray(residuals, dtype=np.float64)
+        blocks = self._blocks(features)
+        if e.ndim != 2 or e.shape[0] < 3 or any(z.shape[0] != e.shape[0] for z in blocks):
+            raise ValueError(f"residuals (n ≥ 3, m) and features (n, d) disagree: {e.shape} vs "
+                             f"{[z.shape for z in blocks]}")
+        if not (np.all(np.isfinite(e)) and all(np.all(np.isfinite(z)) for z in blocks)):
+            raise ValueError("residuals and features must be finite")
+        self.residual_scale_ = np.maximum(np.sqrt(np.mean(e * e, axis=0)), float(self.floor))
+        fits = [LedoitWolf().fit(z) for z in blocks]
+        self.locations_ = [f.location_ for f in fits]
+        self.precisions_ = [f.precision_ for f in fits]
+        self.quantiles_ = [1.0] * (1 + len(blocks))
+        parts = self.parts(e, blocks)
+        self.quantiles_ = [max(float(np.quantile(p, self.quantile)), 1e-12) for p in parts]
+        return self
+
+    def parts(self, residuals, features) -> list[np.ndarray]:
+        """[s_res / q_res, s_1 / q_1, …], each (n,)."""
+        e = np.asarray(residuals, dtype=np.float64) / self.residual_scale_
+        out = [np.sqrt(np.mean(e * e, axis=1))]
+        for z, mu, prec in zip(self._blocks(features), self.locations_, self.precisions_):
+            zc = z - mu
+            out.append(np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", zc, prec, zc), 0.0)))
+        return [p / q for p, q in zip(out, self.quantiles_)]
+
+    def score(self, residuals, features) -> np.ndarray:
+        """Combined score (n,): the largest of the normalised parts."""
+        return np.max(np.vstack(self.parts(residuals, features)), axis=0)
+
+    def get_state(self) -> dict:
+        return {"quantile": float(self.quantile), "floor": float(self.floor),
+                "residual_scale_": self.residual_scale_.tolist(), "locations_": [m.tolist() for m in self.locations_],
+                "precisions_": [p.tolist() for p in self.precisions_], "quantiles_": list(self.quantiles_)}
+
+    @classmethod
+    def from_state(cls, d: dict) -> "ResidualLatentScore":
+        obj = cls(quantile=d["quantile"], floor=d["floor"])
+        obj.residual_scale_ = np.asarray(d["residual_scale_"], dtype=np.float64)
+        obj.locations_ = [np.asarray(m, dtype=np.float64) for m in d["locations_"]]
+        obj.precisions_ = [np.asarray(p, dtype=np.float64).reshape(m.size, m.size)
+                           for p, m in zip(d["precisions_"], obj.locations_)]
+        obj.quantiles_ = [float(q) for q in d["quantiles_"]]
+        return obj
+
+
 # ------------------------------------------------------------------ statistics
 def welch_test(a, b) -> tuple[float, float]:
     """Two-sided Welch's unequal-variance t-test of mean(a) vs mean(b) (NaNs dropped).

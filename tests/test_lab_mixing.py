@@ -279,7 +279,9 @@ def test_seed_ensemble_predicts_the_members_average_and_round_trips(tmp_path):
     with torch.no_grad():
         singles = [mb(x) for mb in m.net_.members]
     soc = [s[0][:, 0].numpy() for s in singles]
-    assert np.abs(soc[0] - soc[1]).max() > 1e-4  # members differ (their own seeds)
+    # members differ (their own seeds); SOC less so: every member's readout starts at the same PLSR
+    assert np.abs(singles[0][1].numpy() - singles[1][1].numpy()).max() > 1e-4
+    assert np.abs(soc[0] - soc[1]).max() > 1e-6
     np.testing.assert_allclose(m.predict(t), 1000 * np.mean(soc, axis=0), rtol=1e-5)
     np.testing.assert_allclose(m.reconstruct(t), np.mean([s[1].numpy() for s in singles], axis=0), atol=1e-6)
     assert (tmp_path / "ck" / "member2").is_dir()  # each member checkpoints beside member 0

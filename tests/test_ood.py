@@ -217,3 +217,33 @@ def test_pca_q_threshold_is_finite_on_a_small_calibration_set(rng):
     assert np.isfinite(q.threshold_) and q.threshold_ == q.calib_scores_.max()
     assert q.calibration_["false_alarm_achievable"] == pytest.approx(1 / 11)
     assert PCAQResidual.from_state(q.get_state()).calibration_ == q.calibration_
+
+
+def test_residual_latent_score_known_answer_and_parts():
+    """Hand-computed against numpy + scikit-learn's Ledoit–Wolf; a latent shift is flagged even
+    with a perfect reconstruction, and a wavelength that always misses does not dominate."""
+    from sklearn.covariance import LedoitWolf
+
+    from socspec.ood import ResidualLatentScore
+    rng = np.random.default_rng(0)
+    e = rng.normal(0, 0.01, (400, 30))
+    e[:, 7] *= 20  # an always-noisy band
+    z = rng.normal(0, 1, (400, 4))
+    sc = ResidualLatentScore().fit(e, z)
+    res = np.sqrt(np.mean((e / np.sqrt(np.mean(e ** 2, 0))) ** 2, 1))
+    lw = LedoitWolf().fit(z)
+    lat = np.sqrt(lw.mahalanobis(z))
+    p_res, p_lat = sc.parts(e, z)
+    np.testing.assert_allclose(p_res, res / np.quantile(res, 0.95), rtol=1e-10)
+    np.testing.assert_allclose(p_lat, lat / np.quantile(lat, 0.95), rtol=1e-8)
+    np.testing.assert_allclose(sc.score(e, z), np.maximum(p_res, p_lat))
+    assert np.mean(sc.score(e, z) > 1.0) <= 0.1  # the union of two 5 % tails
+    shifted = z[:50] + np.array([4.0, 0, 0, 0])
+    assert np.mean(sc.score(e[:50], shifted) > 1.0) > 0.9      # latent part alone
+    noisy7 = e[:50].copy()
+    noisy7[:, 7] *= 1.5                                          # more of the usual miss: not alarming
+    assert np.mean(sc.score(noisy7, z[:50]) > 1.0) < 0.3
+    back = ResidualLatentScore.from_state(json.loads(json.dumps(sc.get_state())))
+    np.testing.assert_allclose(back.score(e, z), sc.score(e, z))
+    with pytest.raises(ValueError, match="disagree"):
+        sc.fit(e, z[:10])

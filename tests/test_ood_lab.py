@@ -53,7 +53,23 @@ def test_moist_and_offset_flagged_rescans_not(trained):
     assert model.predict_frame(moist)["ood_flag"].mean() >= 0.9
     assert model.predict_frame(offset)["ood_flag"].mean() >= 0.9
     assert {"ood_score", "ood_threshold", "ood_flag", "pca_q", "pca_q_flag"} <= set(fr.columns)
-    np.testing.assert_allclose(fr["ood_score"], model.reconstruction_error(rescans), rtol=1e-5)
+    np.testing.assert_allclose(fr["ood_score"], model.ood_scores_inputs(model.model_inputs(rescans)), rtol=1e-5)
+    np.testing.assert_allclose(fr["recon_rmse"], model.reconstruction_error(rescans), rtol=1e-5)
+
+
+def test_reconstruction_score_is_the_rmse_and_round_trips(trained, tmp_path):
+    """ood_score="reconstruction" is seed 003's score; the combined scorer survives save/load."""
+    from socspec.lab import LabSOCModel
+
+    model, _ = trained
+    soils = make_regions(np.random.default_rng(5), {"home": 40})
+    old = _model(seed=0, ood_score="reconstruction").fit(make_regions(np.random.default_rng(21), {"home": 300}))
+    assert old.ood_scorer_ is None
+    np.testing.assert_allclose(old.predict_frame(soils)["ood_score"], old.reconstruction_error(soils), rtol=1e-5)
+    model.save(tmp_path / "m")
+    back = LabSOCModel.load(tmp_path / "m")
+    np.testing.assert_allclose(back.predict_frame(soils)["ood_score"], model.predict_frame(soils)["ood_score"],
+                               rtol=1e-6)
 
 
 def test_report_and_finetune_cli_with_real_model(trained, tmp_path):

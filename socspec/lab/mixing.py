@@ -146,10 +146,13 @@ def apply_scan_terms(reflectance, wavelength_nm, scale=None, water_path_um=None)
     return r
 
 
-def fit_scan_terms(reflectance, mixture, wavelength_nm, photometric: bool = True, water: bool = True):
+def fit_scan_terms(reflectance, mixture, wavelength_nm, photometric: bool = True, water: bool = True,
+                   nonnegative: bool = True):
     """Least-squares s (n,) and d (n,) µm with R ≈ s·mixture·exp(−2κd), fitted in log space
-    (log R − log mixture = log s − 2κd, linear in (log s, d); d ≥ 0 enforced by refitting
-    without water where it comes out negative). A numpy reference for tests and diagnostics."""
+    (log R − log mixture = log s − 2κd, linear in (log s, d); with ``nonnegative`` d ≥ 0 is
+    enforced by refitting without water where it comes out negative; without, d is the plain
+    least-squares value, negative where the scan is drier than its mixture — a continuous OOD
+    feature). A numpy reference for tests and diagnostics, and the OOD score's water feature."""
     y = np.log(np.clip(np.asarray(reflectance, np.float64), 1e-6, None)) - \
         np.log(np.clip(np.asarray(mixture, np.float64), 1e-6, None))
     k2 = 2.0 * water_absorption_per_cm(wavelength_nm) / _UM_PER_CM
@@ -160,7 +163,7 @@ def fit_scan_terms(reflectance, mixture, wavelength_nm, photometric: bool = True
     coef, *_ = np.linalg.lstsq(a, y.T, rcond=None)
     s = np.exp(coef[0]) if photometric else np.ones(y.shape[0])
     d = coef[-1] if water else np.zeros(y.shape[0])
-    if water and np.any(d < 0):
+    if water and nonnegative and np.any(d < 0):
         d = np.clip(d, 0.0, None)
         if photometric:
             s = np.exp((y + k2[None, :] * d[:, None]).mean(axis=1))

@@ -28,21 +28,80 @@ def _mlp(n_in: int, hidden: int, n_out: int, n_hidden_layers: int) -> nn.Sequent
     return nn.Sequential(*layers)
 
 
+READOUT_MAX_COMPONENTS = 30  # the linear SOC readout's buffers hold up to this many PLS components
+SOC_DEEP_SCALE = 0.01  # SOC mass fraction per unit of the MLP's SOC output when the readout is on
+_SOC_FLOOR_SHARPNESS = 500.0  # softplus β (1/mass fraction): ≈ identity above ~5 g/kg, 1.4 g/kg at 0
+
+
+class LinearSOCReadout(nn.Module):
+    """The wide part of a wide & deep SOC head: a PLS-shaped linear readout of absorbance.
+
+    s(R) = b + Σ_c q_c t_c,  t_c = ((A − μ_A) · v_c) / σ_c,  A = log10(1/R)   (B, M) → (B,)
+
+    v_c (M,) are PLS weight vectors (x_rotations) fitted on the training fold, σ_c the training
+    scores' standard deviations (so that Adam's per-parameter steps move every component alike),
+    q (C_max,) and b are learnable and start at the PLS regression (:meth:`set_from_pls`), so the
+    readout starts as exactly that fold's PLSR prediction in SOC mass fraction. Unused components
+    (c ≥ the CV-chosen count) have v_c = 0: their score is 0 and their q_c never moves.
+    """
+
+    def __init__(self, n_wavelengths: int, max_components: int = READOUT_MAX_COMPONENTS):
+        super().__init__()
+        self.register_buffer("absorbance_mean_", torch.zeros(n_wavelengths))
+        self.register_buffer("rotations_", torch.zeros(n_wavelengths, max_components))
+        self.register_buffer("score_scale_", torch.ones(max_components))
+        self.q = nn.Parameter(torch.zeros(max_components))
+        self.b = nn.Parameter(torch.zeros(()))
+
+    @torch.no_grad()
+    def set_from_pls(self, absorbance_mean, rotations, y_loadings, y_mean: float, score_scale) -> None:
+        """Load a fitted PLS: μ_A (M,), rotations (M, c), y_loadings (c,) and ŷ's mean (mass
+        fraction), score standard deviations (c,); c ≤ C_max."""
+        rot = np.asarray(rotations, dtype=np.float64)
+        c = rot.shape[1]
+        if rot.shape[0] != self.rotations_.shape[0] or c > self.rotations_.shape[1]:
+            raise ValueError(f"rotations must be ({self.rotations_.shape[0]}, ≤{self.rotations_.shape[1]}), "
+                             f"got {rot.shape}")
+        sd = np.where(np.asarray(score_scale, np.float64) > 1e-12, score_scale, 1.0)
+        dt = self.rotations_.dtype
+        self.absorbance_mean_.copy_(torch.as_tensor(np.asarray(absorbance_mean, np.float64), dtype=dt))
+        self.rotations_.zero_()
+        self.rotations_[:, :c] = torch.as_tensor(rot, dtype=dt)
+        self.score_scale_.fill_(1.0)
+        self.score_scale_[:c] = torch.as_tensor(sd, dtype=dt)
+        self.q.zero_()
+        self.q[:c] = torch.as_tensor(np.asarray(y_loadings, np.float64).reshape(-1) * sd, dtype=dt)
+        self.b.fill_(float(y_mean))
+
+    def forward(self, reflectance: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(device_type=reflectance.device.type, enabled=False):
+            a = -torch.log10(reflectance.float().clamp_min(1e-4))
+            t = (a - self.absorbance_mean_) @ self.rotations_ / self.score_scale_
+            return t @ self.q + self.b
+
+
 class Encoder(nn.Module):
     """E: R (B, M) → m̂ (B, K), m̂ = softmax(MLP((R − μ)/s)).
 
     μ, s (M,) are per-wavelength standardisation buffers set from the training spectra
     (:meth:`set_standardisation`); they are part of the saved state.
+
+    ``soc_readout=True`` (wide & deep SOC head): m̂_SOC = softplus_β(s(R) + 0.01·z_SOC) (at most
+    0.9) with s the :class:`LinearSOCReadout` and z_SOC the MLP's SOC output, and the other
+    latents share the rest: m̂_k = (1 − m̂_SOC)·softmax(z_1..K−1)_k. Rows still sum to one, so the
+    decoders mix them as before. Why: on small libraries (≈100 scans) the deep SOC path alone
+    stays below PLSR; with the linear path it starts at PLSR and learns only what PLSR misses.
     """
 
     def __init__(self, n_wavelengths: int, n_latent: int, hidden: int = 512, n_hidden_layers: int = 2,
-                 n_extra: int = 0):
+                 n_extra: int = 0, soc_readout: bool = False):
         super().__init__()
         if n_extra < 0:
             raise ValueError(f"n_extra must be >= 0, got {n_extra}")
         self.n_latent = int(n_latent)
         self.n_extra = int(n_extra)  # per-scan decoder inputs beside m̂ (photometric scale, water path)
         self.net = _mlp(n_wavelengths, hidden, n_latent + n_extra, n_hidden_layers)
+        self.readout = LinearSOCReadout(n_wavelengths) if soc_readout else None
         self.register_buffer("mean_", torch.zeros(n_wavelengths))
         self.register_buffer("scale_", torch.ones(n_wavelengths))
 
@@ -81,6 +140,9 @@ class Encoder(nn.Module):
             last.weight.mul_(output_scale)
             last.bias[:k].copy_(torch.as_tensor(np.log(m), dtype=last.bias.dtype))
             last.bias[k:].zero_()  # per-scan extras start at their neutral value
+            if self.readout is not None:  # SOC starts at the readout alone (set_from_pls); still learns
+                last.weight[soc_index].zero_()
+                last.bias[soc_index] = 0.0
 
     def logits(self, reflectance: torch.Tensor) -> torch.Tensor:
         return self.net((reflectance - self.mean_) / self.scale_)
@@ -89,7 +151,12 @@ class Encoder(nn.Module):
         """(m̂ (B, K), extras (B, n_extra) raw outputs) from one pass."""
         z = self.logits(reflectance).float()
         # softmax in float32 even under bf16 autocast: SOC fractions ~0.01 need the mantissa
-        return torch.softmax(z[:, :self.n_latent], dim=-1), z[:, self.n_latent:]
+        if self.readout is None:
+            return torch.softmax(z[:, :self.n_latent], dim=-1), z[:, self.n_latent:]
+        s = self.readout(reflectance) + SOC_DEEP_SCALE * z[:, SOC_INDEX]
+        m_soc = (nn.functional.softplus(s * _SOC_FLOOR_SHARPNESS) / _SOC_FLOOR_SHARPNESS).clamp(max=0.9)
+        rest = torch.softmax(z[:, SOC_INDEX + 1:self.n_latent], dim=-1) * (1.0 - m_soc)[:, None]
+        return torch.cat([m_soc[:, None], rest], dim=1), z[:, self.n_latent:]
 
     def forward(self, reflectance: torch.Tensor) -> torch.Tensor:
         return self.forward_with_extras(reflectance)[0]
@@ -348,10 +415,12 @@ class MemberAverage(nn.Module):
 def build_autoencoder(decoder: str, n_wavelengths: int, n_latent: int, hidden: int = 512,
                       n_hidden_layers: int = 2, mineral_spectra=None, mineral_rho_r=None,
                       alpha_conversion: bool = True, mixing: str = "linear", photometric: bool = False,
-                      water: bool = False, wavelength_nm=None, f_soc_init: str = "flat") -> LabAutoencoder:
-    """Encoder + decoder; ``mixing``/``photometric``/``water`` configure the physics decoder only."""
+                      water: bool = False, wavelength_nm=None, f_soc_init: str = "flat",
+                      soc_readout: bool = False) -> LabAutoencoder:
+    """Encoder + decoder; ``mixing``/``photometric``/``water`` configure the physics decoder only;
+    ``soc_readout`` adds the encoder's linear SOC path (:class:`LinearSOCReadout`)."""
     n_extra = int(photometric) + int(water) if decoder == "physics" else 0
-    enc = Encoder(n_wavelengths, n_latent, hidden, n_hidden_layers, n_extra=n_extra)
+    enc = Encoder(n_wavelengths, n_latent, hidden, n_hidden_layers, n_extra=n_extra, soc_readout=soc_readout)
     if decoder == "none":
         dec = None
     elif decoder == "ann":

@@ -45,14 +45,44 @@ def plot_reconstructions(path, wavelength_nm, reflectance, reconstruction, ids, 
     return fig
 
 
-def plot_f_soc(path, wavelength_nm, f_soc, rho_r_soc=None, extra=None):
-    """The learned SOC spectrum with the water troughs and the 2200+ nm region shaded.
-    ``extra``: optional list of (label, f) to overlay (e.g. the planted spectrum)."""
+def spectrum_troughs(wavelength_nm, spectrum, max_troughs: int = 8, min_prominence: float = 0.02,
+                     min_width_nm: float = 10.0) -> np.ndarray:
+    """Wavelengths (nm, ascending) of the absorption troughs of ``spectrum`` (M,) on ``wavelength_nm`` (M,):
+    local minima (:func:`scipy.signal.find_peaks` of −spectrum) at least ``min_prominence`` × the
+    spectrum's range deep and ``min_width_nm`` wide at half depth, the ``max_troughs`` deepest."""
+    from scipy.signal import find_peaks
+    wl = np.asarray(wavelength_nm, dtype=np.float64).reshape(-1)
+    f = np.asarray(spectrum, dtype=np.float64).reshape(-1)
+    if wl.shape != f.shape or wl.size < 3:
+        raise ValueError(f"wavelength_nm and spectrum must be (M,) with M ≥ 3, got {wl.shape} and {f.shape}")
+    span = float(np.ptp(f))
+    if not np.isfinite(span) or span <= 0:
+        return np.zeros(0)
+    step = float(np.median(np.diff(wl)))
+    idx, props = find_peaks(-f, prominence=min_prominence * span, width=max(1.0, min_width_nm / step))
+    keep = idx[np.argsort(props["prominences"])[::-1][:max_troughs]]
+    return np.sort(wl[keep])
+
+
+def plot_f_soc(path, wavelength_nm, f_soc, rho_r_soc=None, extra=None, troughs: bool = True):
+    """The learned SOC spectrum with the water troughs and the 2200+ nm region shaded and, with
+    ``troughs``, its own absorption troughs (:func:`spectrum_troughs`) marked and labelled in nm.
+    ``extra``: optional list of (label, f) to overlay (e.g. the planted spectrum).
+    Returns the Figure: line 0 is f_SOC, the ``"troughs"`` line the marked minima."""
     fig, ax = subplots(figsize=(8, 4))
     for lo, hi in WATER_BANDS_NM:
         ax.axvspan(lo, hi, color="tab:blue", alpha=0.12)
     ax.axvspan(*LONG_SWIR_NM, color="tab:red", alpha=0.10)
     ax.plot(wavelength_nm, f_soc, color="k", lw=1.5, label="learned f_SOC(λ)")
+    if troughs:
+        wl = np.asarray(wavelength_nm, dtype=np.float64)
+        at = spectrum_troughs(wl, f_soc)
+        f_at = np.interp(at, wl, np.asarray(f_soc, dtype=np.float64))
+        ax.plot(at, f_at, "v", color="tab:orange", ms=7, gid="troughs",
+                label=f"troughs ({len(at)})" if len(at) else "troughs (none)")
+        for x, y in zip(at, f_at):
+            ax.annotate(f"{x:.0f}", (x, y), textcoords="offset points", xytext=(0, -13), ha="center",
+                        fontsize=7, color="tab:orange")
     for label, f in extra or []:
         ax.plot(wavelength_nm, f, "--", lw=1.2, label=label)
     for lo, hi in WATER_BANDS_NM:

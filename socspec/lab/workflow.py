@@ -139,6 +139,7 @@ def _fit_lab_into(out: Path, final: Path, table: SpectralTable, *, model_params,
     }
     if model.decoder == "physics":
         metrics["model"]["rho_r_soc_mg_m2"] = model.rho_r_soc_
+        metrics["model"]["f_soc_troughs_nm"] = P.spectrum_troughs(model.wavelength_nm_, model.f_soc_).tolist()
 
     # predictions of the first seed, test and train rows
     frames = []
