@@ -9,7 +9,7 @@ Variants (``--variants``): ``physics:<mixing>[+p][+w]`` (mixing ``linear`` = see
 or ``hapke``; ``+p`` photometric scale, ``+w`` liquid-water term, ``+pw`` both; ``~dark`` f_SOC starts
 near-black instead of 0.5; ``@synthetic`` after the variant uses the synthetic library instead of the
 default USGS one), ``ann``, ``none``. PLSR
-(components by 5-fold CV up to 20, absorbance) and PLSR tuned (SNV / SG first derivative, chosen by
+(components by 5-fold CV up to 30, absorbance) and PLSR tuned (SNV / SG first derivative, chosen by
 CV with up to 30 components) run on the same split and inputs every time.
 
 For each set and seed s: split the labelled scans 60:40 with seed s (group-aware: replicate ids

@@ -119,6 +119,10 @@ def test_fit_scan_terms_recovers_planted_scale_and_water():
     s, d = fit_scan_terms(r, mix, WL)
     np.testing.assert_allclose(s, s_true, rtol=1e-6)
     np.testing.assert_allclose(d, d_true, atol=1e-4)
+    # a scan drier than its mixture: d < 0 kept as is without the constraint, clipped to 0 with it
+    drier = apply_scan_terms(mix[:3], WL, np.ones((3, 1)), np.full((3, 1), -10.0))
+    np.testing.assert_allclose(fit_scan_terms(drier, mix[:3], WL, nonnegative=False)[1], -10.0, atol=1e-4)
+    np.testing.assert_array_equal(fit_scan_terms(drier, mix[:3], WL)[1], 0.0)
 
 
 def test_physics_decoder_scan_terms_recover_planted_values_by_gradient_descent():

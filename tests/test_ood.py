@@ -247,3 +247,21 @@ def test_residual_latent_score_known_answer_and_parts():
     np.testing.assert_allclose(back.score(e, z), sc.score(e, z))
     with pytest.raises(ValueError, match="disagree"):
         sc.fit(e, z[:10])
+
+
+def test_residual_latent_score_blocks_keep_one_strong_feature_undiluted():
+    """A shift in a 1-feature block is flagged through its own part; appended to a 40-feature block
+    the same shift is diluted (flagged far less often)."""
+    from socspec.ood import ResidualLatentScore
+    rng = np.random.default_rng(1)
+    e = rng.normal(0, 0.01, (500, 20))
+    many, water = rng.normal(0, 1, (500, 40)), rng.normal(0, 1, (500, 1))
+    two = ResidualLatentScore().fit(e, [many, water])
+    one = ResidualLatentScore().fit(e, np.hstack([many, water]))
+    assert len(two.parts(e, [many, water])) == 3
+    wet = water[:100] + 2.5
+    frac_two = np.mean(two.score(e[:100], [many[:100], wet]) > 1.0)
+    frac_one = np.mean(one.score(e[:100], np.hstack([many[:100], wet])) > 1.0)
+    assert frac_two > 0.5 and frac_two > frac_one + 0.2
+    back = ResidualLatentScore.from_state(json.loads(json.dumps(two.get_state())))
+    np.testing.assert_allclose(back.score(e, [many, water]), two.score(e, [many, water]))

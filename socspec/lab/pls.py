@@ -1,8 +1,8 @@
 """PLSR baselines: the chemometric standard reported beside every lab model run.
 
 * :class:`PLSBaseline` (``pls``): scikit-learn ``PLSRegression`` on absorbance log10(1/R) of the
-  model inputs, with the number of components chosen by k-fold CV (lowest mean squared error) on
-  the training rows only.
+  model inputs, with the number of components (up to 30) chosen by k-fold CV (lowest mean squared
+  error) on the training rows only.
 * :class:`PLSTuned` (``pls_tuned``): the same with the usual chemometric pre-treatment chosen by
   CV too — SNV, Savitzky–Golay first derivative, or SNV then the derivative — and up to 30
   components, so that no model looks good against a weak yardstick.
@@ -36,7 +36,7 @@ class PLSBaseline(RegressorMixin, BaseEstimator):
     Attributes: ``n_components_``, ``cv_rmse_`` (per candidate), ``pls_`` (fitted PLSRegression).
     """
 
-    def __init__(self, max_components: int = 20, cv: int = 5, seed: int = 0):
+    def __init__(self, max_components: int = 30, cv: int = 5, seed: int = 0):
         self.max_components = max_components
         self.cv = cv
         self.seed = seed

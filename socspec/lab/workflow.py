@@ -49,7 +49,7 @@ def _score_split(model, table: SpectralTable) -> dict:
 def fit_lab_run(table: SpectralTable, out_dir, *, model_params: dict | None = None,
                 unlabeled: SpectralTable | None = None, test_size: float = 0.4, seeds=(0,),
                 force: bool = False, resume: bool = False, progress: bool = True, plots: bool = True,
-                pls_max_components: int = 20, region_col: str | None = None) -> dict:
+                pls_max_components: int = 30, region_col: str | None = None) -> dict:
     """Run fit-lab; returns the metrics dict written to ``metrics.json``.
 
     ``model_params`` go to :class:`LabSOCModel` (``seed`` and ``checkpoint_dir`` are set per seed:
