@@ -36,7 +36,8 @@ def ood_report(
     spectra: Annotated[Path, typer.Argument(
         help="spectra file to score (CSV/Parquet; reflectance, % or absorbance); remote: the points table")],
     region_col: Annotated[str, typer.Option("--region-col", help="column naming each scan's region "
-                          "(remote models also take grid:DEG, square cells of DEG degrees)")],
+                          "(remote models also take grid:DEG, square cells of DEG degrees, or "
+                          "preset:europe,africa, the region presets)")],
     out: Annotated[Path, typer.Option("--out", help="report directory (index.html, regions.csv/json, PNGs)")],
     force: Annotated[bool, typer.Option("--force", help="write into an existing non-empty --out")] = False,
     kind: KindOpt = None, percent: PercentOpt = None, wavelength_unit: WavelengthUnitOpt = None,

@@ -373,6 +373,16 @@ def test_cli_latent_edges_and_predict_remote_ood_columns(tmp_path):
     lat0 = np.floor(corpus.lat / 2) * 2
     assert all(c.split(",")[0] == f"{a:g}" for c, a in zip(cells, lat0))
     res = runner.invoke(app, ["ood-report", str(model), str(sim / "points.csv"), "--chips", str(sim / "chips.npz"),
+                              "--region-col", "preset:africa,europe", "--out", str(tmp_path / "rep4")])
+    assert res.exit_code == 0, res.output
+    got = pd.read_csv(tmp_path / "rep4" / "regions.csv")
+    want = region_risk_table(scores, np.full(len(corpus), "europe"), fitted.bridge_.val_scores_,
+                             fitted.bridge_.ood_threshold_, soc_true=corpus.soc_g_kg,
+                             soc_pred=fitted.predict_detail(corpus)["soc_pred"])
+    assert list(got["region"]) == ["europe"]
+    for col in ("n", "median_score", "frac_flagged", "welch_t", "rmse_g_kg"):
+        np.testing.assert_allclose(got[col].to_numpy(float), want[col].to_numpy(float), rtol=1e-9, err_msg=col)
+    res = runner.invoke(app, ["ood-report", str(model), str(sim / "points.csv"), "--chips", str(sim / "chips.npz"),
                               "--region-col", "grid:-1", "--out", str(tmp_path / "rep3")])
     assert res.exit_code == 2 and "grid" in res.output and not (tmp_path / "rep3").exists()
     res = runner.invoke(app, ["ood-report", str(model), str(sim / "points.csv"), "--region-col", "region",
@@ -413,3 +423,21 @@ def test_pretraining_runs_first_on_the_unlabelled_spectra(library):
     assert not np.array_equal(plain.latent(fine), ae.latent(fine))
     with pytest.raises(SocspecInputError, match="pretrain"):
         SensorBandAutoencoder(**kw).fit(fine, pretrain="lucas")
+
+
+def test_preset_regions_label_points_by_outline_first_listed_wins():
+    import pandas as pd
+
+    from socspec.errors import SocspecInputError
+    from socspec.remote import Corpus
+    from socspec.remote.ood_report import point_regions
+
+    # Paris, Nairobi, New York, Tenerife (Canaries: inside both the europe and the africa preset)
+    pts = pd.DataFrame({"id": list("abcd"), "lat": [48.86, -1.29, 40.71, 28.29], "lon": [2.35, 36.82, -74.0, -16.63],
+                        "soc_g_kg": [10.0] * 4})
+    c = Corpus(pts)
+    assert list(point_regions(c, "preset")) == ["europe", "africa", "outside", "europe"]
+    assert list(point_regions(c, "preset:africa,europe")) == ["europe", "africa", "outside", "africa"]
+    assert list(point_regions(c, "preset:global")) == ["global"] * 4
+    with pytest.raises(SocspecInputError, match="mars"):
+        point_regions(c, "preset:mars")

@@ -7,8 +7,11 @@ with ``--ood-flags``/``--spectral-edges latent``/``--drop-ood-edges``, or on its
 the lab report's :func:`socspec.ood.region_risk_table` with the same documented risk rule
 (:data:`socspec.ood.RISK_RULE_TEXT`), and the HTML report has the same layout (:class:`socspec.report.Report`).
 
-Regions: a column of the points (``"NUTS_0"``, ``"region"``) or square cells ``"grid:DEG"``
-(cell label ``"lat0,lon0"``: the cell's south-west corner in degrees).
+Regions: a column of the points (``"NUTS_0"``, ``"region"``), square cells ``"grid:DEG"`` (cell
+label ``"lat0,lon0"``: the cell's south-west corner in degrees), or region presets
+``"preset:europe,africa"`` (:data:`socspec.remote.regions.PRESETS`; each point gets the first listed
+preset whose outline holds it, ``"outside"`` otherwise; ``"preset"`` alone lists every preset but
+``global``).
 """
 from __future__ import annotations
 
@@ -50,7 +53,17 @@ def load_remote_ood_model(folder):
 
 
 def point_regions(corpus, region: str) -> np.ndarray:
-    """(n,) region label per point: the values of column ``region``, or ``"grid:DEG"`` cells."""
+    """(n,) region label per point: the values of column ``region``, ``"grid:DEG"`` cells or
+    ``"preset[:NAME,…]"`` presets (module docstring)."""
+    if region == "preset" or region.startswith("preset:"):
+        from .regions import PRESETS, preset
+
+        names = [r for r in region[7:].split(",") if r.strip()] or [r for r in PRESETS if r != "global"]
+        labels = np.full(len(corpus), "outside", dtype=object)
+        for name in reversed(names):  # the first listed preset wins where outlines overlap
+            reg = preset(name)
+            labels[reg.contains(corpus.lat, corpus.lon)] = reg.name
+        return labels.astype(str)
     if region.startswith("grid:"):
         try:
             deg = float(region[5:])

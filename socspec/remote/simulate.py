@@ -54,6 +54,12 @@ SIM_REGIONS = {
                  soc=2.9, minerals={"illite": 3, "kaolinite": 2, "quartz": 3, "goethite": 1}),
     "tropic": dict(box=(30.0, -5.0, 38.0, 5.0), elev=1200.0, temp=21.0, precip=1100.0, clay=40.0,
                    soc=2.7, minerals={"kaolinite": 4, "goethite": 2, "hematite": 2, "gibbsite": 1}),
+    # soils on basalt (Massif Central): chlorite and smectite weathered from the mafic minerals,
+    # magnetite, plagioclase (albite) and Ti oxide (anatase) — chlorite, magnetite and anatase
+    # dominate no other region: a planted mineralogy shift in a west-like climate
+    "volcanic": dict(box=(2.0, 44.6, 4.2, 46.4), elev=900.0, temp=9.0, precip=850.0, clay=25.0,
+                     soc=3.4, minerals={"chlorite": 3, "magnetite": 2, "montmorillonite": 2, "albite": 2,
+                                        "anatase": 1}),
 }
 
 # typical green-vegetation reflectance in the 12 S2 L2A bands (B1…B12): red edge, NIR plateau
