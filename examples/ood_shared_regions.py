@@ -194,6 +194,10 @@ def main(argv=None):
         rows[name]["frac_water_flag"] = float(np.mean(w > water_cut))
         rows[name]["frac_combined"] = float(np.mean((w > water_cut2) | (f["ood_score"].to_numpy() > score_cut2)))
         rows[name]["median_water_path_um"] = float(np.median(w))
+        parts = model.ood_score_parts(t)
+        for part in ("residual", "latent", "water"):  # which part of the combined score flags them
+            if part in parts:
+                rows[name][f"frac_{part}"] = float(np.mean(parts[part].to_numpy() > model.ood_threshold_))
     val = np.asarray(model.val_scores_)
     rows["moist"]["auroc_vs_held_in"] = auroc(val, model.predict_frame(moist)["ood_score"])
     moist_df = pd.DataFrame(rows).T

@@ -55,6 +55,9 @@ def test_moist_and_offset_flagged_rescans_not(trained):
     assert {"ood_score", "ood_threshold", "ood_flag", "pca_q", "pca_q_flag"} <= set(fr.columns)
     np.testing.assert_allclose(fr["ood_score"], model.ood_scores_inputs(model.model_inputs(rescans)), rtol=1e-5)
     np.testing.assert_allclose(fr["recon_rmse"], model.reconstruction_error(rescans), rtol=1e-5)
+    parts = model.ood_score_parts(moist)  # the combined score is the largest of its parts
+    np.testing.assert_allclose(parts[["residual", "latent", "water"]].max(axis=1),
+                               model.predict_frame(moist)["ood_score"], rtol=1e-5)
 
 
 def test_reconstruction_score_is_the_rmse_and_round_trips(trained, tmp_path):

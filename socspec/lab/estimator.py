@@ -667,7 +667,8 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
                     f"score; {nq} flagged by PCA Q")
         cal = getattr(self, "ood_calibration_", None) or {}
         rate = cal.get("false_alarm_achievable", self.ood_false_alarm)
-        what = "reconstruction RMSE" if self.ood_scorer_ is None else "combined residual/latent score"
+        what = ("reconstruction RMSE" if getattr(self, "ood_scorer_", None) is None
+                else "combined residual/latent score")
         return (f"{n} spectra scored; {int(frame['ood_flag'].sum())} flagged out-of-distribution "
                 f"({what} > {self.ood_threshold_:.4g}, ≤ {rate:.1%} false alarms); {nq} by PCA Q")
 
@@ -741,6 +742,21 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
             return np.full(len(x), np.nan)
         m, r = self._forward_x(x)
         return self._score_from(x, m, r)
+
+    def ood_score_parts(self, table: SpectralTable) -> pd.DataFrame:
+        """The combined OOD score's parts per scan (``ood_score="combined"``): ``residual``,
+        ``latent`` and ``water`` (each in units of its training 95 % quantile; ``ood_score`` is
+        their maximum). Empty columns for a model scored by reconstruction RMSE."""
+        self._check_fitted()
+        out = pd.DataFrame({"id": table.ids})
+        if getattr(self, "ood_scorer_", None) is None:
+            return out
+        x = self.model_inputs(table)
+        m, r = self._forward_x(x)
+        parts = self.ood_scorer_.parts(np.asarray(x, np.float64) - r, self._latent_features(x, m, r))
+        for name, p in zip(("residual", "latent", "water"), parts):
+            out[name] = p
+        return out
 
     def _score_from(self, x, m, r) -> np.ndarray:
         if getattr(self, "ood_scorer_", None) is None:
