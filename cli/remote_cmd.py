@@ -82,8 +82,11 @@ def fit_remote(
                               "as cosine kNN in the band spectra (bands) or in the sensor-band "
                               "autoencoder's abundances (latent)")] = "bands",
     drop_ood_edges: Annotated[bool, typer.Option("--drop-ood-edges", help="SpTGNN: points the "
-                              "sensor-band autoencoder flags out-of-distribution get no spectral "
-                              "edges")] = False,
+                              "sensor-band autoencoder flags out-of-distribution lose their spectral "
+                              "edges (all, or all but --ood-spectral-k)")] = False,
+    ood_spectral_k: Annotated[int, typer.Option("--ood-spectral-k", min=0, help="SpTGNN with "
+                              "--drop-ood-edges: a flagged point keeps its K most similar spectral "
+                              "partners (down-weighted in the attention) instead of none")] = 0,
     ood_flags: Annotated[bool, typer.Option("--ood-flags/--no-ood-flags", help="SpTGNN: fit the "
                          "sensor-band autoencoder so that predict-remote reports ood_score, "
                          "ood_threshold, ood_flag (on with --spectral-edges latent or "
@@ -114,7 +117,8 @@ def fit_remote(
         label_features=label_features, backbone=backbone, backbone_ckpt=backbone_ckpt,
         freeze_backbone=freeze_backbone, graph=graph, moe=moe, relations=relations, images=images,
         position=position, features=_csv_list(features), progress=not quiet and sys.stderr.isatty(),
-        spectral_edges=spectral_edges, drop_ood_edges=drop_ood_edges, ood_flags=ood_flags, init=init)
+        spectral_edges=spectral_edges, drop_ood_edges=drop_ood_edges, ood_flags=ood_flags, init=init,
+        ood_spectral_k=ood_spectral_k)
     check_run_dir(out, force=force, resume=resume)  # refuse early, before slow work
     if save_model is not None:
         check_run_dir(save_model, force=force)
@@ -171,7 +175,7 @@ def fit_remote(
 def _sptgnn_params(*, device, epochs, members, moran_weight, label_features, backbone,
                    backbone_ckpt, freeze_backbone, graph, moe, relations, images, position,
                    features, progress, spectral_edges="bands", drop_ood_edges=False,
-                   ood_flags=False, init=None) -> dict:
+                   ood_flags=False, init=None, ood_spectral_k=0) -> dict:
     """SpTGNN hyper-parameters from the CLI options, checked (bad ones: SocspecInputError)."""
     from socspec.errors import SocspecInputError
     from socspec.remote.graph import RELATIONS
@@ -214,6 +218,7 @@ def _sptgnn_params(*, device, epochs, members, moran_weight, label_features, bac
             "freeze_backbone": freeze_backbone, "graph": graph, "moe": moe, "relations": rel,
             "images": images, "position": position, "features": features, "progress": progress,
             "spectral_edges": spectral_edges, "drop_ood_edges": drop_ood_edges, "ood_flags": ood_flags,
+            "ood_spectral_k": ood_spectral_k,
             "init_from": None if init is None else str(init)}
 
 

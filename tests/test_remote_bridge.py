@@ -330,9 +330,12 @@ def test_cli_latent_edges_and_predict_remote_ood_columns(tmp_path):
                               "--out", str(tmp_path / "run"), "--folds", "2", "--region", "europe",
                               "--models", "sptgnn", "--members", "1", "--epochs", "2", "--no-images",
                               "--device", "cpu", "--quiet", "--spectral-edges", "latent", "--drop-ood-edges",
-                              "--save-model", str(model)])
+                              "--ood-spectral-k", "2", "--save-model", str(model)])
     assert res.exit_code == 0, res.output
     assert (model / "bridge" / "manifest.json").is_file()
+    import json
+    params = json.loads((model / "config.json").read_text())["params"]
+    assert params["drop_ood_edges"] and params["ood_spectral_k"] == 2
     out = tmp_path / "preds.csv"
     res = runner.invoke(app, ["predict-remote", str(model), str(sim / "points.csv"), "--chips",
                               str(sim / "chips.npz"), "--out", str(out), "--device", "cpu"])
@@ -344,6 +347,9 @@ def test_cli_latent_edges_and_predict_remote_ood_columns(tmp_path):
     res = runner.invoke(app, ["fit-remote", "--out", str(tmp_path / "r2"), "--n-sim", "100",
                               "--models", "sptgnn", "--spectral-edges", "pixels"])
     assert res.exit_code == 2 and "--spectral-edges" in res.output
+    res = runner.invoke(app, ["fit-remote", "--out", str(tmp_path / "r2"), "--n-sim", "100",
+                              "--models", "sptgnn", "--drop-ood-edges", "--ood-spectral-k", "-1"])
+    assert res.exit_code == 2 and "--ood-spectral-k" in res.output and not (tmp_path / "r2").exists()
     res = runner.invoke(app, ["fit-remote", "--out", str(tmp_path / "r2"), "--n-sim", "100",
                               "--models", "sptgnn", "--init", str(sim)])
     assert res.exit_code == 2 and "manifest.json" in res.output and not (tmp_path / "r2").exists()
