@@ -25,6 +25,19 @@ def test_troughs_of_the_planted_soc_spectrum_are_found_where_planted():
     np.testing.assert_allclose(at, [1420, 1920, 2480], atol=15)  # the rising continuum moves minima a little
 
 
+def test_continuum_removal_recovers_a_band_depth_on_a_slope():
+    from socspec.lab.plots import continuum_removed
+    wl = np.arange(400.0, 2500.0, 5.0)
+    line = 0.05 + 5e-5 * wl
+    np.testing.assert_allclose(continuum_removed(wl, line), 1.0, atol=1e-9)  # a straight line is its continuum
+    band = line * (1 - 0.2 * np.exp(-0.5 * ((wl - 1900) / 30) ** 2))
+    cr = continuum_removed(wl, band)
+    assert cr.min() == pytest.approx(0.8, abs=1e-3) and wl[np.argmin(cr)] == 1900
+    # a broad sag of the continuum (curvature, 600 nm wide) is not a band
+    sag = line * (1 - 0.05 * np.exp(-0.5 * ((wl - 1200) / 300) ** 2))
+    assert spectrum_troughs(wl, sag).size == 0 and spectrum_troughs(wl, band).tolist() == [1900.0]
+
+
 def test_no_troughs_in_a_monotone_spectrum_and_shape_errors():
     wl = np.arange(400.0, 2500.0, 10.0)
     assert spectrum_troughs(wl, 0.1 + 1e-4 * wl).size == 0

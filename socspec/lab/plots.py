@@ -45,21 +45,40 @@ def plot_reconstructions(path, wavelength_nm, reflectance, reconstruction, ids, 
     return fig
 
 
-def spectrum_troughs(wavelength_nm, spectrum, max_troughs: int = 8, min_prominence: float = 0.02,
-                     min_width_nm: float = 10.0) -> np.ndarray:
+def continuum_removed(wavelength_nm, spectrum) -> np.ndarray:
+    """spectrum / its upper convex hull (the continuum), (M,): 1 on the hull, < 1 inside absorption
+    features — the usual way to compare band depths on a sloping spectrum (Clark & Roush 1984)."""
+    from scipy.spatial import ConvexHull, QhullError
+    wl = np.asarray(wavelength_nm, dtype=np.float64).reshape(-1)
+    f = np.asarray(spectrum, dtype=np.float64).reshape(-1)
+    pts = np.column_stack([wl, f])
+    try:
+        hull = ConvexHull(np.vstack([pts, [[wl[0], f.min() - 1.0], [wl[-1], f.min() - 1.0]]]))
+    except QhullError:  # degenerate input: the spectrum is its own continuum
+        return np.ones_like(f)
+    v = hull.vertices[hull.vertices < len(wl)]  # the two added points close the hull from below
+    v = np.sort(v)
+    cont = np.interp(wl, wl[v], f[v])
+    return np.where(cont > 0, f / np.where(cont > 0, cont, 1.0), 1.0)
+
+
+def spectrum_troughs(wavelength_nm, spectrum, max_troughs: int = 8, min_depth: float = 0.005,
+                     min_width_nm: float = 10.0, max_width_nm: float = 200.0) -> np.ndarray:
     """Wavelengths (nm, ascending) of the absorption troughs of ``spectrum`` (M,) on ``wavelength_nm`` (M,):
-    local minima (:func:`scipy.signal.find_peaks` of −spectrum) at least ``min_prominence`` × the
-    spectrum's range deep and ``min_width_nm`` wide at half depth, the ``max_troughs`` deepest."""
+    minima of the continuum-removed spectrum (:func:`continuum_removed`) at least ``min_depth``
+    deep (band depth, 0.005 = 0.5 %) and ``min_width_nm``–``max_width_nm`` wide at half depth
+    (:func:`scipy.signal.find_peaks`; wider dips are curvature of the continuum, not bands),
+    the ``max_troughs`` deepest."""
     from scipy.signal import find_peaks
     wl = np.asarray(wavelength_nm, dtype=np.float64).reshape(-1)
     f = np.asarray(spectrum, dtype=np.float64).reshape(-1)
     if wl.shape != f.shape or wl.size < 3:
         raise ValueError(f"wavelength_nm and spectrum must be (M,) with M ≥ 3, got {wl.shape} and {f.shape}")
-    span = float(np.ptp(f))
-    if not np.isfinite(span) or span <= 0:
+    if not np.all(np.isfinite(f)) or np.ptp(f) <= 0:
         return np.zeros(0)
+    cr = continuum_removed(wl, f)
     step = float(np.median(np.diff(wl)))
-    idx, props = find_peaks(-f, prominence=min_prominence * span, width=max(1.0, min_width_nm / step))
+    idx, props = find_peaks(-cr, prominence=min_depth, width=(max(1.0, min_width_nm / step), max_width_nm / step))
     keep = idx[np.argsort(props["prominences"])[::-1][:max_troughs]]
     return np.sort(wl[keep])
 
