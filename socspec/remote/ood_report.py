@@ -86,7 +86,7 @@ def remote_ood_report(folder, corpus, out_dir, *, region: str = "region", force:
                       inputs=()) -> tuple[pd.DataFrame, dict]:
     """Score ``corpus``'s band spectra with the model in ``folder`` and write the per-region report:
     ``index.html``, ``report.md``, ``regions.csv``/``regions.json`` (same values), ``points.csv``
-    (id, region, lat, lon, ood_score, ood_threshold, ood_flag [, soc_pred, soc_g_kg]) and PNGs
+    (id, region, lat, lon, ood_score, ood_threshold, ood_flag, reconstruction_error [, soc_pred, soc_g_kg]) and PNGs
     ``scores_by_region.png``, ``map.png``. RMSE and bias per region where the points have SOC and
     the folder holds an SpTGNN. Returns ``(region_table, summary)``."""
     from ..runs import RunDir
