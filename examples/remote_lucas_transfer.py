@@ -3,7 +3,8 @@ but a held-out group, fine-tune it (``init_from``, as ``fit-remote --init DIR``)
 group's labels, and compare with the same SpTGNN trained on those labels alone. Both are scored on the
 rest of the group; the labelled draws are the same for both (``--repeats`` draws per share, seeded).
 
-    OMP_NUM_THREADS=1 nice -n 10 python examples/remote_lucas_transfer.py --groups LT,LV,EE --out lucas_transfer.json
+    OMP_NUM_THREADS=1 nice -n 10 python examples/remote_lucas_transfer.py --groups "LT,LV,EE;PT;AT,CZ,SK,HU,SI;FI,SE" \
+        --repeats 5 --out lucas_transfer.json
 
 Features lat, lon, LC, LU; OC ≤ 87 g/kg (the issue-12 LUCAS setting). Gains as seed 004 reports them:
 MAE gain % = 100·(MAE_alone − MAE_tuned)/MAE_alone and CCC gain = CCC_tuned − CCC_alone (also in %).
@@ -32,7 +33,7 @@ ap.add_argument("--groups", default="LT,LV,EE", help="held-out NUTS_0 groups, ';
 ap.add_argument("--fractions", default="0.05,0.1,0.25")
 ap.add_argument("--repeats", type=int, default=3, help="labelled draws per share")
 ap.add_argument("--hidden", type=int, default=32)
-ap.add_argument("--epochs", type=int, default=40, help="pre-training epochs (region runs: --region-epochs)")
+ap.add_argument("--epochs", type=int, default=60, help="pre-training epochs (region runs: --region-epochs)")
 ap.add_argument("--region-epochs", type=int, default=100)
 ap.add_argument("--patience", type=int, default=10)
 ap.add_argument("--tune-lr", type=float, default=3e-4, help="fine-tuning learning rate (alone: 3e-3)")
