@@ -226,6 +226,7 @@ class ResidualLatentScore:
 
         s_res(e)   = sqrt(mean_j (e_j / σ_j)²),   σ_j = RMS over training scans of E[:, j] (≥ ``floor``)
         s_b(z)     = sqrt((z − μ_b)ᵀ Σ_b⁻¹ (z − μ_b)),  μ_b, Σ_b by scikit-learn's Ledoit–Wolf shrinkage
+                     (a one-sided 1-feature block: max(z − μ_b, 0) / σ_b — only "more than usual" counts)
         score      = max(s_res / q_res, s_1 / q_1, …, s_B / q_B)
 
     q_* are the ``quantile`` quantiles of each part on the training scans, so each part is in
@@ -246,8 +247,10 @@ class ResidualLatentScore:
         blocks = list(features) if isinstance(features, (list, tuple)) else [features]
         return [np.asarray(z, dtype=np.float64).reshape(len(z), -1) for z in blocks]
 
-    def fit(self, residuals, features) -> "ResidualLatentScore":
-        """``features``: one (n, d) array or a list of blocks (n, d_b)."""
+    def fit(self, residuals, features, one_sided=None) -> "ResidualLatentScore":
+        """``features``: one (n, d) array or a list of blocks (n, d_b); ``one_sided``: per block,
+        True for a 1-feature block scored only above its mean (e.g. a water path: a drier scan is
+        no alarm, so the whole false-alarm budget goes to the wet side)."""
         from sklearn.covariance import LedoitWolf
 
         e = np.asarray(residuals, dtype=np.float64)
@@ -258,6 +261,10 @@ class ResidualLatentScore:
         if not (np.all(np.isfinite(e)) and all(np.all(np.isfinite(z)) for z in blocks)):
             raise ValueError("residuals and features must be finite")
         self.residual_scale_ = np.maximum(np.sqrt(np.mean(e * e, axis=0)), float(self.floor))
+        sided = [False] * len(blocks) if one_sided is None else [bool(o) for o in one_sided]
+        if len(sided) != len(blocks) or any(o and z.shape[1] != 1 for o, z in zip(sided, blocks)):
+            raise ValueError("one_sided needs one flag per block, and one-sided blocks have one feature")
+        self.one_sided_ = sided
         fits = [LedoitWolf().fit(z) for z in blocks]
         self.locations_ = [f.location_ for f in fits]
         self.precisions_ = [f.precision_ for f in fits]
@@ -270,9 +277,13 @@ class ResidualLatentScore:
         """[s_res / q_res, s_1 / q_1, …], each (n,)."""
         e = np.asarray(residuals, dtype=np.float64) / self.residual_scale_
         out = [np.sqrt(np.mean(e * e, axis=1))]
-        for z, mu, prec in zip(self._blocks(features), self.locations_, self.precisions_):
+        sided = getattr(self, "one_sided_", None) or [False] * len(self.locations_)
+        for z, mu, prec, one in zip(self._blocks(features), self.locations_, self.precisions_, sided):
             zc = z - mu
-            out.append(np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", zc, prec, zc), 0.0)))
+            if one:
+                out.append(np.maximum(zc[:, 0], 0.0) * np.sqrt(prec[0, 0]))
+            else:
+                out.append(np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", zc, prec, zc), 0.0)))
         return [p / q for p, q in zip(out, self.quantiles_)]
 
     def score(self, residuals, features) -> np.ndarray:
@@ -282,7 +293,8 @@ class ResidualLatentScore:
     def get_state(self) -> dict:
         return {"quantile": float(self.quantile), "floor": float(self.floor),
                 "residual_scale_": self.residual_scale_.tolist(), "locations_": [m.tolist() for m in self.locations_],
-                "precisions_": [p.tolist() for p in self.precisions_], "quantiles_": list(self.quantiles_)}
+                "precisions_": [p.tolist() for p in self.precisions_], "quantiles_": list(self.quantiles_),
+                "one_sided_": list(getattr(self, "one_sided_", [False] * len(self.locations_)))}
 
     @classmethod
     def from_state(cls, d: dict) -> "ResidualLatentScore":
@@ -292,6 +304,7 @@ class ResidualLatentScore:
         obj.precisions_ = [np.asarray(p, dtype=np.float64).reshape(m.size, m.size)
                            for p, m in zip(d["precisions_"], obj.locations_)]
         obj.quantiles_ = [float(q) for q in d["quantiles_"]]
+        obj.one_sided_ = [bool(o) for o in d.get("one_sided_", [False] * len(obj.locations_))]
         return obj
 
 

@@ -265,3 +265,21 @@ def test_residual_latent_score_blocks_keep_one_strong_feature_undiluted():
     assert frac_two > 0.5 and frac_two > frac_one + 0.2
     back = ResidualLatentScore.from_state(json.loads(json.dumps(two.get_state())))
     np.testing.assert_allclose(back.score(e, [many, water]), two.score(e, [many, water]))
+
+
+def test_residual_latent_score_one_sided_block_spends_the_budget_on_one_side():
+    from socspec.ood import ResidualLatentScore
+    rng = np.random.default_rng(2)
+    e, z, d = rng.normal(0, 0.01, (600, 10)), rng.normal(0, 1, (600, 3)), rng.normal(0, 1, (600, 1))
+    one = ResidualLatentScore().fit(e, [z, d], one_sided=[False, True])
+    two = ResidualLatentScore().fit(e, [z, d])
+    drier, wetter = d[:200] - 3.0, d[:200] + 2.0
+    assert np.all(one.parts(e[:200], [z[:200], drier])[2] == 0.0)         # below the mean: no alarm
+    assert np.mean(two.parts(e[:200], [z[:200], drier])[2] > 1.0) > 0.5   # two-sided: alarm
+    # the same 95 % quantile sits lower on one side only, so more of the wet side is caught
+    assert np.mean(one.parts(e[:200], [z[:200], wetter])[2] > 1.0) > np.mean(
+        two.parts(e[:200], [z[:200], wetter])[2] > 1.0)
+    back = ResidualLatentScore.from_state(json.loads(json.dumps(one.get_state())))
+    np.testing.assert_allclose(back.score(e, [z, d]), one.score(e, [z, d]))
+    with pytest.raises(ValueError, match="one_sided"):
+        ResidualLatentScore().fit(e, [z, d], one_sided=[True, True])

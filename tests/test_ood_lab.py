@@ -56,7 +56,7 @@ def test_moist_and_offset_flagged_rescans_not(trained):
     np.testing.assert_allclose(fr["ood_score"], model.ood_scores_inputs(model.model_inputs(rescans)), rtol=1e-5)
     np.testing.assert_allclose(fr["recon_rmse"], model.reconstruction_error(rescans), rtol=1e-5)
     parts = model.ood_score_parts(moist)  # the combined score is the largest of its parts
-    np.testing.assert_allclose(parts[["residual", "latent", "water"]].max(axis=1),
+    np.testing.assert_allclose(parts[["residual", "latent", "ratio", "water"]].max(axis=1),
                                model.predict_frame(moist)["ood_score"], rtol=1e-5)
 
 
