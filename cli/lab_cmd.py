@@ -86,11 +86,12 @@ def fit_lab(
         "--members", help="seed ensemble: train N models (seeds S, S+1000, …) and predict with their average")] = 1,
     soc_readout: Annotated[Optional[str], typer.Option(
         "--soc-readout", help="pls: SOC = a linear readout of absorbance started at the training scans' PLSR + the "
-        "encoder's SOC output (wide & deep) | none: the softmax latent alone (seed 003); default: pls for the "
-        "physics decoder with --mixing hapke, none otherwise")] = None,
+        "encoder's SOC output (wide & deep) | pls_fixed: the readout kept at that PLSR | none: the softmax latent "
+        "alone (seed 003); default: pls for the physics decoder with --mixing hapke, none otherwise")] = None,
     ood_score: Annotated[str, typer.Option(
-        "--ood-score", help="combined: standardised reconstruction residual or latent Mahalanobis distance, "
-        "whichever is further beyond the training scans' | reconstruction: reconstruction RMSE (seed 003)")
+        "--ood-score", help="combined: standardised reconstruction residual, latent Mahalanobis distance or fitted "
+        "water path, whichever is furthest beyond the training scans' | reconstruction: reconstruction RMSE "
+        "(seed 003)")
     ] = "combined",
     water: Annotated[Optional[bool], typer.Option(
         "--water/--no-water", help="physics decoder: per-scan liquid-water path (1450/1940 nm absorption); "

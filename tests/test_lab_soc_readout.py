@@ -85,3 +85,19 @@ def test_default_model_round_trips_with_its_readout(tmp_path):
     m.save(tmp_path / "m")
     back = LabSOCModel.load(tmp_path / "m")
     np.testing.assert_array_equal(back.predict(tab), m.predict(tab))
+
+
+def test_pls_fixed_keeps_the_readout_at_the_pls_while_the_deep_part_learns():
+    lib = synthetic_library(WL, n_minerals=5, seed=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tab = simulate_lab_spectra(n=80, regions=2, seed=5, wavelength_nm=WL, endmembers=lib)
+    m = LabSOCModel(hidden=16, epochs=8, patience=None, lr=3e-3, progress=False, endmembers=lib, device="cpu",
+                    wl_min_nm=400, wl_max_nm=2440, soc_readout="pls_fixed", val_fraction=0.0).fit(tab)
+    x = m.model_inputs(tab)
+    pls = PLSBaseline(max_components=30, seed=0).fit(reflectance_to_absorbance(x.astype(np.float64)),
+                                                     to_fraction(tab.soc_g_kg))
+    with torch.no_grad():
+        ro = m.net_.encoder.readout(torch.as_tensor(x)).double().numpy()
+    np.testing.assert_allclose(ro, pls.predict(reflectance_to_absorbance(x.astype(np.float64))), atol=2e-6)
+    assert float(m.net_.encoder.net[-1].weight[0].abs().sum()) > 0  # the deep SOC row moved off its zero start

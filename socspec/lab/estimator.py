@@ -204,10 +204,11 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
         and held-in split) one after another and predict with their average m̂ and R̂
         (:class:`~socspec.lab.models.MemberAverage`). Costs ``n_members`` trainings; measured on
         the small LimeSoDa sets, 5 members lifted test R² by 0.03–0.08 over the mean single model.
-    soc_readout : {"pls", "none"} or None, default=None
+    soc_readout : {"pls", "pls_fixed", "none"} or None, default=None
         ``pls``: wide & deep SOC head — m̂_SOC is a linear readout of absorbance plus the MLP's SOC
         output, the readout starting at a PLSR fitted on the training rows (components by 5-fold
         CV up to 30; :class:`~socspec.lab.models.LinearSOCReadout`) and trained with the rest.
+        ``pls_fixed``: the same with the readout kept at that PLSR (only the deep part learns).
         ``none``: m̂_SOC is the softmax latent alone (seed 003). None: ``pls`` for the physics
         decoder with ``mixing="hapke"``, ``none`` otherwise (``mixing="linear"`` stays seed 003).
     ood_score : {"combined", "reconstruction"}, default="combined"
@@ -283,7 +284,7 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
         "n_threads": [Interval(Integral, 1, None, closed="left"), None],
         "n_members": [Interval(Integral, 1, None, closed="left")],
         "ood_calibration": [StrOptions({"split", "cv"})],
-        "soc_readout": [StrOptions({"pls", "none"}), None],
+        "soc_readout": [StrOptions({"pls", "pls_fixed", "none"}), None],
         "ood_score": [StrOptions({"combined", "reconstruction"})],
     }
 
@@ -404,7 +405,9 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
             members.append(build_autoencoder(
                 self.decoder, n_wavelengths, k, int(self.hidden), int(self.n_hidden_layers), self.endmembers_.spectra,
                 self.endmembers_.rho_r, self.alpha_conversion, mixing=self.mixing, **self._physics_options(),
-                wavelength_nm=self.wavelength_nm_, soc_readout=self._soc_readout() == "pls"))
+                wavelength_nm=self.wavelength_nm_, soc_readout=self._soc_readout() != "none"))
+            if self._soc_readout() == "pls_fixed":  # the readout stays the training scans' PLSR
+                members[-1].encoder.readout.requires_grad_(False)
         self.net_ = members[0] if len(members) == 1 else MemberAverage(members)
         self.net_.to(self.device_)
         return self.net_
