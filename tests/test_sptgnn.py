@@ -126,6 +126,15 @@ def test_ablation_switches_change_the_network(split):
         SpTGNNRegressor(**dict(kw, relations=("elevation",))).fit(train)
     with pytest.raises(ValueError, match="n_members"):
         SpTGNNRegressor(**dict(kw, n_members=0)).fit(train)
+    # the position stream's Fourier wavelengths reach the encoder: 20,000 km down to the minimum
+    from socspec.kernels.neighbours import EARTH_RADIUS_KM
+
+    pos = SpTGNNRegressor(**dict(kw, position_min_wavelength_km=500.0, position_frequencies=3)
+                          ).fit(train).members_[0].position
+    wavelengths_km = 2 * np.pi * EARTH_RADIUS_KM / pos.omega.double().numpy()
+    np.testing.assert_allclose(wavelengths_km, [20000.0, np.sqrt(20000.0 * 500.0), 500.0], rtol=1e-5)
+    with pytest.raises(ValueError, match="position_min_wavelength_km"):
+        SpTGNNRegressor(**dict(kw, position_min_wavelength_km=0.0)).fit(train)
 
 
 def test_save_load_reproduces_predictions(fitted, split, tmp_path):

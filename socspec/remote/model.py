@@ -62,13 +62,16 @@ class SpTGNN(nn.Module):
     graph : relational attention (True) or residual MLP blocks (False, ablation).
     moe : sparse MoE fusion (True) or masked mean + MLP (False, ablation).
     n_experts, top_k : MoE size and routing.
+    position_min_wavelength_km, position_frequencies : the position stream's Fourier features
+        (:class:`~socspec.remote.encoders.PositionEncoder`, wavelengths 20,000 km down to this).
     """
 
     def __init__(self, *, n_numeric: int = 0, cardinalities=(), image_dim: int | None = None,
                  image_encoder: nn.Module | None = None, position: bool = True, time: bool = False,
                  labels: bool = False, hidden: int = 64, n_layers: int = 2, num_relations: int = 1,
                  heads: int = 4, dropout: float = 0.1, graph: bool = True, moe: bool = True,
-                 n_experts: int = 4, top_k: int = 2):
+                 n_experts: int = 4, top_k: int = 2, position_min_wavelength_km: float = 150.0,
+                 position_frequencies: int = 8):
         super().__init__()
         from .attention import RelationalBlock
         from .encoders import CovariateEncoder, PositionEncoder, TimeEncoder
@@ -95,7 +98,8 @@ class SpTGNN(nn.Module):
             self.streams.append("image")
         self.image_trainable = image_encoder is not None
         if position:
-            self.position = PositionEncoder(out_dim=hidden)
+            self.position = PositionEncoder(out_dim=hidden, n_frequencies=position_frequencies,
+                                            min_wavelength_km=position_min_wavelength_km)
             self.streams.append("position")
         if time:
             self.time = TimeEncoder(out_dim=hidden)

@@ -185,6 +185,12 @@ class SpTGNNRegressor(BaseEstimator):
     graph : relational attention (False: MLP blocks). moe : sparse MoE fusion (False: masked
         mean). relations : subset of ("spatial", "spectral", "elevation"). images : use chips.
         position : use the position stream. time : use year/season when the corpus has dates.
+    position_min_wavelength_km, position_frequencies : Fourier features of the position stream,
+        wavelengths on the Earth's surface from 20,000 km down to ``position_min_wavelength_km``.
+        Short wavelengths let the network memorise where the training points are, and it then
+        extrapolates poorly into unsampled blocks: on LUCAS spatial CV (1° blocks, folds 0-1,
+        one member) 10 km / 16 frequencies gave RMSE 13.93 g/kg, 150 km / 8 gave 13.81; the
+        neighbours' labels carry the local detail instead.
     k_spatial, k_spectral, k_elevation_candidates, max_elevation_diff_m : graph building
         (:class:`~socspec.remote.graph.GraphSpec`).
     spectral_edges : "bands" (cosine kNN in the band spectra) or "latent" (cosine kNN in the
@@ -217,6 +223,7 @@ class SpTGNNRegressor(BaseEstimator):
                  label_features: bool = True, label_mask_fraction: float = 0.5, graph: bool = True,
                  moe: bool = True, relations=("spatial", "spectral", "elevation"),
                  images: bool = True, position: bool = True, time: bool = True,
+                 position_min_wavelength_km: float = 150.0, position_frequencies: int = 8,
                  k_spatial: int = 8, k_spectral: int = 8, k_elevation_candidates: int = 16,
                  max_elevation_diff_m: float = 50.0, spectral_edges: str = "bands",
                  drop_ood_edges: bool = False, ood_spectral_k: int = 0, ood_flags: bool = False, init_from=None,
@@ -249,6 +256,8 @@ class SpTGNNRegressor(BaseEstimator):
         self.images = images
         self.position = position
         self.time = time
+        self.position_min_wavelength_km = position_min_wavelength_km
+        self.position_frequencies = position_frequencies
         self.k_spatial = k_spatial
         self.k_spectral = k_spectral
         self.k_elevation_candidates = k_elevation_candidates
@@ -285,6 +294,9 @@ class SpTGNNRegressor(BaseEstimator):
             raise ValueError("label_features need the spatial relation (add 'spatial' to relations)")
         if not 0.0 < self.calibration_fraction < 0.5:
             raise ValueError(f"calibration_fraction={self.calibration_fraction} must be in (0, 0.5)")
+        if not 0.0 < float(self.position_min_wavelength_km) < 20000.0 or int(self.position_frequencies) < 1:
+            raise ValueError(f"position_min_wavelength_km={self.position_min_wavelength_km} must be in "
+                             f"(0, 20000) km and position_frequencies={self.position_frequencies} >= 1")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device={self.device!r} must be 'auto', 'cpu' or 'cuda'")
         if self.spectral_edges not in ("bands", "latent"):
@@ -401,7 +413,9 @@ class SpTGNNRegressor(BaseEstimator):
                       hidden=self.hidden, n_layers=self.n_layers,
                       num_relations=len(self.train_graph_.relations), heads=self.heads,
                       dropout=self.dropout, graph=self.graph, moe=self.moe,
-                      n_experts=self.n_experts, top_k=self.top_k)
+                      n_experts=self.n_experts, top_k=self.top_k,
+                      position_min_wavelength_km=self.position_min_wavelength_km,
+                      position_frequencies=self.position_frequencies)
 
     # ------------------------------------------------------------------ fit
     def fit(self, corpus, y=None):
@@ -704,6 +718,9 @@ class SpTGNNRegressor(BaseEstimator):
         cfg = read_json(folder / "config.json")
         p = dict(cfg["params"])
         p["relations"] = tuple(p["relations"])
+        # folders written before these were parameters used the encoder's defaults of then
+        p.setdefault("position_min_wavelength_km", 10.0)
+        p.setdefault("position_frequencies", 16)
         p["device"] = device
         p["progress"] = False
         self = cls(**p)
