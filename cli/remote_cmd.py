@@ -40,6 +40,8 @@ def fit_remote(
     block_km: Annotated[Optional[float], typer.Option("--block-km", help="spatial block size, km "
                         "(replaces --block-deg)")] = None,
     folds: Annotated[int, typer.Option("--folds", help="number of CV folds")] = 5,
+    jobs: Annotated[int, typer.Option("--jobs", min=1, help="folds fitted in parallel processes "
+                    "(threads per process: cores / jobs)")] = 1,
     target_col: Annotated[Optional[str], typer.Option("--target-col", help="SOC column "
                           "(default: soc_g_kg, OC, soc …)")] = None,
     soc_unit: Annotated[Optional[str], typer.Option("--carbon-unit", "--soc-unit", help="unit of the "
@@ -147,7 +149,8 @@ def fit_remote(
                       resume=run.resuming)
         res = evaluate(corpus, features=_csv_list(features), models=model_names, scheme=cv,
                        n_folds=folds, block_deg=block_deg, block_km=block_km, seed=seed,
-                       progress=not quiet and sys.stderr.isatty(), model_params={"sptgnn": params})
+                       progress=not quiet and sys.stderr.isatty(), model_params={"sptgnn": params},
+                       n_jobs=jobs)
         res["metrics"]["timing_seconds"]["load"] = load_s
         res["metrics"]["data"]["region"] = reg.name
         write_outputs(res, run.path)

@@ -81,3 +81,18 @@ def test_random_fourier_field_has_exponential_covariance():
         sel = (d >= lo) & (d < hi)
         assert emp[sel].mean() == pytest.approx(np.exp(-d[sel] / 150.0).mean(), abs=0.06)
     assert np.diag(emp).mean() == pytest.approx(1.0, abs=0.1)
+
+
+def test_cross_validate_in_parallel_processes_gives_the_same_predictions():
+    from socspec.remote.baselines import RandomForestBaseline
+
+    c = simulate_corpus(n=200, seed=3, chips=False)
+    X = c.feature_frame(c.default_features())
+    folds, _ = make_folds(c.lat, c.lon, scheme="spatial", n_folds=3, block_deg=1.0, seed=0)
+    model = RandomForestBaseline(n_estimators=20, random_state=0)
+    one = cross_validate(model, X, c.soc_g_kg, folds)
+    two = cross_validate(model, X, c.soc_g_kg, folds, n_jobs=2)
+    np.testing.assert_array_equal(one["pred"], two["pred"])
+    assert [f["rmse"] for f in one["metrics"]["folds"]] == [f["rmse"] for f in two["metrics"]["folds"]]
+    with pytest.raises(ValueError, match="n_jobs=0"):
+        cross_validate(model, X, c.soc_g_kg, folds, n_jobs=0)

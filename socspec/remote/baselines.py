@@ -242,25 +242,40 @@ BASELINES = {"xgboost": XGBoostBaseline, "random_forest": RandomForestBaseline,
              "xgboost_kriged": XGBoostKrigedResiduals}
 
 
+def _fit_predict_fold(model, X: pd.DataFrame, y: np.ndarray, tr, te):
+    from sklearn.base import clone
+
+    return clone(model).fit(X.iloc[tr], y[tr]).predict(X.iloc[te])
+
+
 def cross_validate(model, X: pd.DataFrame, y, folds, *, lat_deg=None, lon_deg=None,
-                   moran_permutations: int = 99, progress=None) -> dict:
+                   moran_permutations: int = 99, progress=None, n_jobs: int = 1) -> dict:
     """Fit a fresh clone of ``model`` per fold; out-of-fold predictions and metrics.
 
     Returns ``{"pred": (n,), "std": (n,) | None, "metrics": {...pooled..., "folds": [...]},
     "seconds": float}``. Pooled metrics are over all out-of-fold predictions; the residual
     Moran's I uses all points' coordinates. A model whose ``predict`` returns ``(mean, std)``
-    (e.g. the SpTGNN later) also gets coverage and ECE.
+    (e.g. the SpTGNN) also gets coverage and ECE. ``n_jobs`` > 1 fits the folds in that many
+    worker processes (joblib's loky, which caps each worker's BLAS/OpenMP/torch threads at
+    cores / n_jobs); the results are those of ``n_jobs=1``.
     """
-    from sklearn.base import clone
-
     y = np.asarray(y, dtype=np.float64)
     pred = np.full(y.shape, np.nan)
     std = None
     per_fold = []
     t0 = time.perf_counter()
-    for k, tr, te in iter_folds(folds):
-        m = clone(model).fit(X.iloc[tr], y[tr])
-        out = m.predict(X.iloc[te])
+    splits = list(iter_folds(folds))
+    if int(n_jobs) < 1:
+        raise ValueError(f"n_jobs={n_jobs} must be >= 1")
+    if int(n_jobs) > 1 and len(splits) > 1:
+        from joblib import Parallel, delayed
+
+        outs = Parallel(n_jobs=min(int(n_jobs), len(splits)))(
+            delayed(_fit_predict_fold)(model, X, y, tr, te) for _, tr, te in splits)
+    else:
+        outs = None
+    for i, (k, tr, te) in enumerate(splits):
+        out = outs[i] if outs is not None else _fit_predict_fold(model, X, y, tr, te)
         if isinstance(out, tuple):
             out, s = out
             std = np.full(y.shape, np.nan) if std is None else std

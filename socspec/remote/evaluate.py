@@ -69,11 +69,12 @@ class _CorpusAdapter:
 def evaluate(corpus: Corpus, *, features=None, models=("xgboost", "random_forest"),
              scheme: str = "spatial", n_folds: int = 5, block_deg: float | None = 1.0,
              block_km: float | None = None, seed: int = 0, moran_permutations: int = 99,
-             progress: bool = False, model_params: dict | None = None) -> dict:
+             progress: bool = False, model_params: dict | None = None, n_jobs: int = 1) -> dict:
     """Cross-validate ``models`` on the labelled points of ``corpus``.
 
     ``model_params``: ``{model name: {hyper-parameter: value}}`` set on that model's estimator
-    (``set_params``) before the folds, e.g. ``{"sptgnn": {"n_members": 2}}``.
+    (``set_params``) before the folds, e.g. ``{"sptgnn": {"n_members": 2}}``. ``n_jobs``: folds
+    fitted in parallel worker processes (:func:`~socspec.remote.baselines.cross_validate`).
 
     Returns ``{"metrics": <metrics.json dict>, "predictions": DataFrame, "folds": (n,)}``.
     """
@@ -110,7 +111,7 @@ def evaluate(corpus: Corpus, *, features=None, models=("xgboost", "random_forest
             model, Xm = _CorpusAdapter(model, lab), pd.DataFrame({"_row": np.arange(len(lab))})
         t0 = time.perf_counter()
         out = cross_validate(model, Xm, y, folds, lat_deg=lab.lat, lon_deg=lab.lon,
-                             moran_permutations=moran_permutations, progress=bar)
+                             moran_permutations=moran_permutations, progress=bar, n_jobs=n_jobs)
         timing[name] = time.perf_counter() - t0
         results[name] = out["metrics"]
         preds[f"pred_{name}"] = out["pred"]
