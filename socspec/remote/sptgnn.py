@@ -217,14 +217,14 @@ class SpTGNNRegressor(BaseEstimator):
     uses_corpus = True
 
     def __init__(self, features=None, n_members: int = 5, epochs: int = 300, patience: int = 40,
-                 lr: float = 3e-3, weight_decay: float = 1e-4, hidden: int = 64, n_layers: int = 2,
-                 heads: int = 4, dropout: float = 0.1, n_experts: int = 4, top_k: int = 2,
+                 lr: float = 3e-3, weight_decay: float = 1e-3, hidden: int = 64, n_layers: int = 2,
+                 heads: int = 4, dropout: float = 0.2, n_experts: int = 4, top_k: int = 2,
                  beta: float = 0.5, moran_weight: float = 0.1, balance_weight: float = 0.01,
                  label_features: bool = True, label_mask_fraction: float = 0.5, graph: bool = True,
                  moe: bool = True, relations=("spatial", "spectral", "elevation"),
                  images: bool = True, position: bool = True, time: bool = True,
                  position_min_wavelength_km: float = 150.0, position_frequencies: int = 8,
-                 k_spatial: int = 8, k_spectral: int = 8, k_elevation_candidates: int = 16,
+                 k_spatial: int = 16, k_spectral: int = 8, k_elevation_candidates: int = 16,
                  max_elevation_diff_m: float = 50.0, spectral_edges: str = "bands",
                  drop_ood_edges: bool = False, ood_spectral_k: int = 0, ood_flags: bool = False, init_from=None,
                  backbone: str = "tiny",
