@@ -10,9 +10,10 @@ import pytest
 
 pytest.importorskip("torch")
 
-from socspec.lab.estimator import LabSOCModel  # noqa: E402
+from _lab_models import small_library_and_table, small_physics_model  # noqa: E402
+
 from socspec.lab.plots import plot_f_soc, spectrum_troughs  # noqa: E402
-from socspec.lab.simulate import default_f_soc, simulate_lab_spectra, synthetic_library  # noqa: E402
+from socspec.lab.simulate import default_f_soc, simulate_lab_spectra  # noqa: E402
 
 WL = np.arange(400.0, 2450.0, 10.0)
 
@@ -47,12 +48,8 @@ def test_no_troughs_in_a_monotone_spectrum_and_shape_errors():
 
 
 def test_plotted_f_soc_is_the_models_and_troughs_sit_on_it(tmp_path):
-    lib = synthetic_library(WL, n_minerals=5, seed=3)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        tab = simulate_lab_spectra(n=80, regions=2, seed=1, wavelength_nm=WL, endmembers=lib)
-    m = LabSOCModel(hidden=16, epochs=5, patience=None, progress=False, endmembers=lib, device="cpu",
-                    wl_min_nm=400, wl_max_nm=2440).fit(tab)
+    lib, tab = small_library_and_table(WL, n=80, seed=1)
+    m = small_physics_model(lib, epochs=5, patience=None).fit(tab)
     fig = plot_f_soc(tmp_path / "f_soc.png", m.wavelength_nm_, m.f_soc_, m.rho_r_soc_)
     ax = fig.axes[0]
     line = ax.get_lines()[0]

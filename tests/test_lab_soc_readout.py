@@ -2,19 +2,17 @@
 model starts exactly at it, the latents stay a composition, and it is the default physics model's."""
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
 
+from _lab_models import small_library_and_table, small_physics_model  # noqa: E402
 from sklearn.cross_decomposition import PLSRegression  # noqa: E402
 
 from socspec.lab.estimator import LabSOCModel  # noqa: E402
 from socspec.lab.models import Encoder, LinearSOCReadout  # noqa: E402
 from socspec.lab.pls import PLSBaseline  # noqa: E402
-from socspec.lab.simulate import simulate_lab_spectra, synthetic_library  # noqa: E402
 from socspec.spectra import reflectance_to_absorbance  # noqa: E402
 from socspec.units import to_fraction  # noqa: E402
 
@@ -54,11 +52,8 @@ def test_encoder_with_readout_keeps_a_composition_and_starts_at_the_readout():
 
 
 def test_physics_model_starts_at_the_pls_of_its_training_scans():
-    lib = synthetic_library(WL, n_minerals=5, seed=3)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        tab = simulate_lab_spectra(n=90, regions=2, seed=1, wavelength_nm=WL, endmembers=lib)
-    m = LabSOCModel(hidden=16, epochs=1, progress=False, endmembers=lib, device="cpu", wl_min_nm=400, wl_max_nm=2440)
+    lib, tab = small_library_and_table(WL, n=90, seed=1)
+    m = small_physics_model(lib, epochs=1)
     assert m._soc_readout() == "pls"  # the default physics model has it; seed 003's does not
     assert m.set_params(mixing="linear")._soc_readout() == "none"
     m.set_params(mixing="hapke")
@@ -76,24 +71,17 @@ def test_physics_model_starts_at_the_pls_of_its_training_scans():
 
 
 def test_default_model_round_trips_with_its_readout(tmp_path):
-    lib = synthetic_library(WL, n_minerals=5, seed=3)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        tab = simulate_lab_spectra(n=60, regions=2, seed=2, wavelength_nm=WL, endmembers=lib)
-    m = LabSOCModel(hidden=16, epochs=3, patience=None, progress=False, endmembers=lib, device="cpu",
-                    wl_min_nm=400, wl_max_nm=2440).fit(tab)
+    lib, tab = small_library_and_table(WL, n=60, seed=2)
+    m = small_physics_model(lib, epochs=3, patience=None).fit(tab)
     m.save(tmp_path / "m")
     back = LabSOCModel.load(tmp_path / "m")
     np.testing.assert_array_equal(back.predict(tab), m.predict(tab))
 
 
 def test_pls_fixed_keeps_the_readout_at_the_pls_while_the_deep_part_learns():
-    lib = synthetic_library(WL, n_minerals=5, seed=3)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        tab = simulate_lab_spectra(n=80, regions=2, seed=5, wavelength_nm=WL, endmembers=lib)
-    m = LabSOCModel(hidden=16, epochs=8, patience=None, lr=3e-3, progress=False, endmembers=lib, device="cpu",
-                    wl_min_nm=400, wl_max_nm=2440, soc_readout="pls_fixed", val_fraction=0.0).fit(tab)
+    lib, tab = small_library_and_table(WL, n=80, seed=5)
+    m = small_physics_model(lib, epochs=8, patience=None, lr=3e-3, soc_readout="pls_fixed",
+                            val_fraction=0.0).fit(tab)
     x = m.model_inputs(tab)
     pls = PLSBaseline(max_components=30, seed=0).fit(reflectance_to_absorbance(x.astype(np.float64)),
                                                      to_fraction(tab.soc_g_kg))
