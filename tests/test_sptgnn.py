@@ -155,6 +155,25 @@ def test_save_load_reproduces_predictions(fitted, split, tmp_path):
         SpTGNNRegressor.load(folder)
 
 
+def test_folder_saved_before_the_position_parameters_loads_with_the_old_encoder(split, tmp_path):
+    """Folders written before position_min_wavelength_km / position_frequencies were parameters
+    used 10 km and 16 frequencies: such a folder must load with those, not today's defaults."""
+    from socspec.remote.sptgnn import MODEL_FORMAT, MODEL_FORMAT_VERSION
+    from socspec.runs import write_manifest
+
+    old = SpTGNNRegressor(**dict(FAST, n_members=1, epochs=2, position_min_wavelength_km=10.0,
+                                 position_frequencies=16)).fit(split[0])
+    folder = old.save(tmp_path / "old")
+    cfg = json.loads((folder / "config.json").read_text())
+    del cfg["params"]["position_min_wavelength_km"], cfg["params"]["position_frequencies"]
+    (folder / "config.json").write_text(json.dumps(cfg))
+    write_manifest(folder, MODEL_FORMAT, MODEL_FORMAT_VERSION)
+    loaded = SpTGNNRegressor.load(folder, device="cpu")
+    assert (loaded.position_min_wavelength_km, loaded.position_frequencies) == (10.0, 16)
+    np.testing.assert_array_equal(loaded.predict_detail(split[1]).to_numpy(),
+                                  old.predict_detail(split[1]).to_numpy())
+
+
 def test_resume_from_checkpoint_continues_the_same_run(split, tmp_path):
     train = split[0]
     kw = dict(FAST, n_members=1, images=False, patience=100)
