@@ -146,6 +146,41 @@ def test_knn_term_flags_a_new_mixture_of_the_library_minerals(library):
     assert rec.flag(fresh).mean() <= 0.12
 
 
+def test_combined_novelty_is_the_sum_of_two_knn_parts_over_their_leave_one_out_quantiles(library, tmp_path):
+    """Known answer by an independent path (scipy's cdist): part 1 = mean distance to the k nearest
+    training pixels under the Mahalanobis metric of u = [log R, log e]; part 2 = the same under the
+    standardised Euclidean metric of log R; each over its 95 % quantile across the training pixels
+    with a pixel not its own neighbour; score = sum. Round-trips through save/load."""
+    from scipy.spatial.distance import cdist
+
+    rng = np.random.default_rng(0)
+    train = _mixtures(library, 300, rng)
+    q = np.vstack([_mixtures(library, 20, rng), _mixtures(library, 20, rng, shift=True)])
+    ae = SensorBandAutoencoder(decoder="ann", endmembers=library.subset(KNOWN), cover=False, hidden=16,
+                               epochs=20, patience=None, seed=0, novelty="combined", novelty_k=5).fit(train)
+    held = np.zeros(len(train), bool)
+    held[ae.val_index_] = True
+    ref = train[~held]
+    u = lambda x: np.log(np.column_stack([x, ae.reconstruction_error(x)]))  # noqa: E731
+    metrics = [dict(metric="mahalanobis", VI=np.linalg.inv(np.cov(u(ref), rowvar=False))),
+               dict(metric="seuclidean", V=np.log(ref).var(axis=0))]
+    feats = [u, lambda x: np.log(x)]
+
+    def knn(dist, k=5):
+        return np.sort(dist, axis=1)[:, :k].mean(axis=1)
+
+    expected = np.zeros(len(q))
+    for f, kw in zip(feats, metrics):
+        self_d = cdist(f(ref), f(ref), **kw)
+        np.fill_diagonal(self_d, np.inf)  # leave one out
+        expected += knn(cdist(f(q), f(ref), **kw)) / np.quantile(knn(self_d), 0.95)
+    np.testing.assert_allclose(ae.ood_score(q), expected, rtol=1e-4)
+    ae.save(tmp_path / "combined")
+    back = SensorBandAutoencoder.load(tmp_path / "combined")
+    assert back.novelty == "combined" and np.array_equal(back.ood_score(q), ae.ood_score(q))
+    assert "standardised log bands" in back.score_description
+
+
 def test_latent_rows_are_fractions(fitted):
     ae, fresh, _ = fitted
     z = ae.latent(fresh[:10])
