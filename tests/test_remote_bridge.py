@@ -100,7 +100,8 @@ def test_ood_flag_catches_a_planted_shift_and_keeps_false_alarms_near_alpha(fitt
 
 def test_ood_score_is_knn_under_the_training_mahalanobis_metric(fitted, library):
     """Known answer: the score is the mean distance to the k nearest training pixels under the
-    Mahalanobis metric of u = [log R, log e] (scipy's cdist, an independent path to the whitening)."""
+    Mahalanobis metric of u = [log R, log e] with covariance Σ + λ₆·I (the floor; scipy's cdist,
+    an independent path to the whitening)."""
     from scipy.spatial.distance import cdist
 
     ae, fresh, shifted = fitted
@@ -110,7 +111,10 @@ def test_ood_score_is_knn_under_the_training_mahalanobis_metric(fitted, library)
     held[ae.val_index_] = True
     u = lambda x: np.log(np.column_stack([x, ae.reconstruction_error(x)]))  # noqa: E731
     ref = u(train[~held])
-    vi = np.linalg.inv(np.cov(ref, rowvar=False))
+    cov = np.cov(ref, rowvar=False)
+    tau = np.sort(np.linalg.eigvalsh(cov))[::-1][ae.novelty_floor - 1]  # the whitening floor: λ₆
+    assert ae.novelty_floor == 6
+    vi = np.linalg.inv(cov + tau * np.eye(len(cov)))
     q = np.vstack([fresh[:20], shifted[:20]])
     d = np.sort(cdist(u(q), ref, metric="mahalanobis", VI=vi), axis=1)[:, :ae.novelty_k].mean(axis=1)
     np.testing.assert_allclose(ae.ood_score(q), d, rtol=1e-5)  # the network reads float32 reflectance
@@ -157,7 +161,8 @@ def test_combined_novelty_is_the_sum_of_two_knn_parts_over_their_leave_one_out_q
     train = _mixtures(library, 300, rng)
     q = np.vstack([_mixtures(library, 20, rng), _mixtures(library, 20, rng, shift=True)])
     ae = SensorBandAutoencoder(decoder="ann", endmembers=library.subset(KNOWN), cover=False, hidden=16,
-                               epochs=20, patience=None, seed=0, novelty="combined", novelty_k=5).fit(train)
+                               epochs=20, patience=None, seed=0, novelty="combined", novelty_k=5,
+                               novelty_floor=None).fit(train)
     held = np.zeros(len(train), bool)
     held[ae.val_index_] = True
     ref = train[~held]

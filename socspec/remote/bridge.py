@@ -33,9 +33,12 @@ Mixing is areal (``mixing="linear"``) and, by default, of area fractions directl
 * a novelty term for what the decoder *can* explain: a new mixture of library minerals reconstructs
   well, so e alone misses a region of other mineralogy. With ``novelty="knn"`` (default) the score
   is the mean Euclidean distance to the ``novelty_k`` nearest training pixels in the whitened space
-  of u_i = [log R_i1 … log R_iB, log e_i] (u − μ)·V Λ^−½ with μ, VΛVᵀ the training pixels' mean and
-  covariance — i.e. kNN under the training Mahalanobis metric, with the reconstruction error as
-  one more coordinate. Log reflectance because a mineral's absorption scales a band by a factor
+  of u_i = [log R_i1 … log R_iB, log e_i], (u − μ)·V (Λ + τ)^−½ with μ, VΛVᵀ the training pixels'
+  mean and covariance — kNN under the training Mahalanobis metric (τ = 0), with the reconstruction
+  error as one more coordinate. τ (``novelty_floor``: the 6th largest eigenvalue λ₆) is a noise
+  floor: directions with less variance than the leading few are mostly pixel noise, and plain
+  whitening would blow them up to the same weight as the ones that carry a soil's colour. Log
+  reflectance because a mineral's absorption scales a band by a factor
   (and the covers multiply through); kNN rather than one Gaussian because the training pixels
   form several clusters (regions, land covers), between which a new soil can fall.
   ``novelty="none"`` keeps the reconstruction error alone.
@@ -184,6 +187,10 @@ class SensorBandAutoencoder(BaseEstimator):
         95 % quantile; ``none``: the reconstruction error alone (module docstring).
     novelty_k : int, default=10
         Neighbours of the kNN score.
+    novelty_floor : int or None, default=6
+        Whitening floor τ = the ``novelty_floor``-th largest eigenvalue of the training covariance
+        of u, added to every eigenvalue before whitening; None: plain whitening (directions of
+        negligible variance dropped).
     device : str, default="cpu"
     seed : int, default=0
     progress : bool, default=False
@@ -218,6 +225,7 @@ class SensorBandAutoencoder(BaseEstimator):
         "false_alarm": [Interval(Real, 0, 1, closed="neither")],
         "novelty": [StrOptions({"knn", "combined", "none"})],
         "novelty_k": [Interval(Integral, 1, None, closed="left")],
+        "novelty_floor": [Interval(Integral, 1, None, closed="left"), None],
         "device": [str],
         "seed": [Interval(Integral, 0, None, closed="left")],
         "progress": ["boolean"],
@@ -228,7 +236,8 @@ class SensorBandAutoencoder(BaseEstimator):
                  n_hidden_layers: int = 2, epochs: int = 300, pretrain_epochs: int = 100, lr: float = 1e-3,
                  batch_size: int | None = 256, val_fraction: float = 0.2, patience: int | None = 30,
                  sigma_reflectance: float = 0.01, false_alarm: float = 0.05, novelty: str = "knn",
-                 novelty_k: int = 10, device: str = "cpu", seed: int = 0, progress: bool = False):
+                 novelty_k: int = 10, novelty_floor: int | None = 6, device: str = "cpu", seed: int = 0,
+                 progress: bool = False):
         self.sensor = sensor
         self.decoder = decoder
         self.endmembers = endmembers
@@ -248,6 +257,7 @@ class SensorBandAutoencoder(BaseEstimator):
         self.false_alarm = false_alarm
         self.novelty = novelty
         self.novelty_k = novelty_k
+        self.novelty_floor = novelty_floor
         self.device = device
         self.seed = seed
         self.progress = progress
@@ -350,9 +360,9 @@ class SensorBandAutoencoder(BaseEstimator):
         return np.log(np.maximum(np.column_stack([x, e]), REFLECTANCE_FLOOR))
 
     def _fit_novelty(self, band_spectra: np.ndarray) -> None:
-        """Whitening (μ, V Λ^−½ over the components with non-negligible variance) and the kNN
-        reference: the training pixels' whitened u. numpy's eigh rather than sklearn's PCA(whiten=True),
-        which divides by a zero variance (a constant band) instead of dropping that direction."""
+        """Whitening (μ, V (Λ + τ)^−½; with ``novelty_floor=None`` V Λ^−½ over the components with
+        non-negligible variance) and the kNN reference: the training pixels' whitened u. numpy's eigh
+        rather than sklearn's PCA(whiten=True), which has no floor and divides by a zero variance."""
         x, _, r = self._forward(band_spectra)
         u = self._novelty_features(x.astype(np.float64), r)
         if len(u) <= int(self.novelty_k):
@@ -360,9 +370,14 @@ class SensorBandAutoencoder(BaseEstimator):
                                     hint="give more points, or novelty='none'")
         mu = u.mean(axis=0)
         lam, vec = np.linalg.eigh(np.cov(u, rowvar=False))
-        keep = lam > 1e-10 * max(float(lam.max()), 1e-300)
         self.novelty_mean_ = mu
-        self.novelty_whitening_ = vec[:, keep] / np.sqrt(lam[keep])
+        if self.novelty_floor is None:
+            keep = lam > 1e-10 * max(float(lam.max()), 1e-300)
+            self.novelty_whitening_ = vec[:, keep] / np.sqrt(lam[keep])
+        else:
+            lam = np.maximum(lam, 0.0)
+            tau = max(float(np.sort(lam)[::-1][min(int(self.novelty_floor), lam.size) - 1]), 1e-12)
+            self.novelty_whitening_ = vec / np.sqrt(lam + tau)
         self.novelty_reference_ = (u - mu) @ self.novelty_whitening_
         self._novelty_index = self._band_index = None
         if self.novelty == "combined":
@@ -456,7 +471,8 @@ class SensorBandAutoencoder(BaseEstimator):
         """What :meth:`ood_score` measures, for reports and plot labels."""
         if self.novelty == "none":
             return "reconstruction RMSE (reflectance)"
-        knn = (f"kNN distance (k = {self.novelty_k}) in whitened [log bands, log reconstruction RMSE] "
+        white = "whitened" if self.novelty_floor is None else f"whitened (floor λ{self.novelty_floor})"
+        knn = (f"kNN distance (k = {self.novelty_k}) in {white} [log bands, log reconstruction RMSE] "
                "space to the training pixels")
         if self.novelty == "combined":
             return (knn + " + kNN distance in standardised log bands, each over its training 95 % quantile")
@@ -526,6 +542,7 @@ class SensorBandAutoencoder(BaseEstimator):
                 params["endmembers"] = "usgs"  # placeholder: the saved convolved library is used
             params["device"] = device
             params.setdefault("novelty", "none")  # folders from before the kNN term scored reconstruction only
+            params.setdefault("novelty_floor", None)  # ... and before the whitening floor (its matrix is saved)
             obj = cls(**params)
             obj.build_network(GridEndmembers.load(folder / "endmembers.npz"))
             obj.net_.load_state_dict(load_torch(folder / "weights.pt", map_location=obj.device_, what="weights.pt"))
