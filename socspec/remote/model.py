@@ -7,7 +7,9 @@ For a (sub)graph of N nodes:
    image (cached frozen backbone features (N, D) through LayerNorm → Linear(D, H) → GELU, or a
    trainable :class:`ImageEncoder` on the chips), position (Fourier features on the unit sphere,
    :class:`PositionEncoder`), time (year and season, :class:`TimeEncoder`), and neighbours'
-   training labels (:func:`socspec.remote.graph.label_features`, (N, 3) → Linear → GELU).
+   training labels (:func:`socspec.remote.graph.label_features`, (N, 3) → Linear → GELU; with
+   ``label_messages`` (N, 5): a visible training node also carries its own label, which reaches its
+   neighbours only through the message passing).
    Each stream has a presence mask (N,) bool: a point with no chip, no date or no labelled
    neighbour has that stream *masked* in the fusion, never zero-filled.
 2. **Fusion**: :class:`SparseMoE` over the (N, S, H) stack with the (N, S) mask (top-k routing,
@@ -53,7 +55,8 @@ class SpTGNN(nn.Module):
     image_encoder : a trainable :class:`~socspec.remote.encoders.ImageEncoder` (``out_dim`` =
         ``hidden``) run on the chips every step (the fine-tuned backbone); exclusive with
         ``image_dim``.
-    position, time, labels : use those streams.
+    position, time, labels : use those streams. label_messages : the labels stream also carries
+        a visible node's own label (5 inputs instead of 3; see ``label_features(own=True)``).
     hidden : H, the width of every stream, the fusion and the graph layers.
     n_layers : graph (or MLP) blocks after the fusion.
     num_relations : R, relation types of the graph (edge_type in [0, R)).
@@ -68,7 +71,8 @@ class SpTGNN(nn.Module):
 
     def __init__(self, *, n_numeric: int = 0, cardinalities=(), image_dim: int | None = None,
                  image_encoder: nn.Module | None = None, position: bool = True, time: bool = False,
-                 labels: bool = False, hidden: int = 64, n_layers: int = 2, num_relations: int = 1,
+                 labels: bool = False, label_messages: bool = False, hidden: int = 64,
+                 n_layers: int = 2, num_relations: int = 1,
                  heads: int = 4, dropout: float = 0.1, graph: bool = True, moe: bool = True,
                  n_experts: int = 4, top_k: int = 2, position_min_wavelength_km: float = 150.0,
                  position_frequencies: int = 8):
@@ -104,10 +108,12 @@ class SpTGNN(nn.Module):
         if time:
             self.time = TimeEncoder(out_dim=hidden)
             self.streams.append("time")
+        self.label_messages = bool(labels and label_messages)
         if labels:
-            from .graph import N_LABEL_FEATURES
+            from .graph import N_LABEL_FEATURES, N_OWN_LABEL_FEATURES
 
-            self.labels = nn.Sequential(nn.Linear(N_LABEL_FEATURES, hidden), nn.GELU())
+            n_in = N_LABEL_FEATURES + (N_OWN_LABEL_FEATURES if self.label_messages else 0)
+            self.labels = nn.Sequential(nn.Linear(n_in, hidden), nn.GELU())
             self.streams.append("labels")
         if not self.streams:
             raise ValueError("the model has no input stream: give covariates, images, position, "
