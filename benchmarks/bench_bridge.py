@@ -34,13 +34,16 @@ dropping/down-weighting flagged nodes' spectral edges, and transfer.
    (``ood_spectral_k=--ood-keep``): ``drop_ood_edges_rmse`` (all test points) and, in
    ``drop_ood_edges``, RMSE on the flagged, volcanic and wet points.
 
-4. **Transfer (seed 004), simulated.** An SpTGNN pre-trained on north, south and east is
-   fine-tuned (``init_from``) on a share (``--transfer-fractions``) of the west region's labels and
-   compared with the same SpTGNN trained on those labels alone (fine-tuning at ``--transfer-lr``,
-   3e-4; the default 3e-3 overshoots on 25 labels); both are scored on the rest of the
-   west region: ``transfer`` holds MAE and CCC per share, ``transfer_mae_gain_pct`` =
-   100·(MAE_alone − MAE_tuned)/MAE_alone and ``transfer_ccc_gain`` = CCC_tuned − CCC_alone at the
-   10 % share. The same on LUCAS: ``examples/remote_lucas_transfer.py``.
+4. **Transfer (seed 004), simulated.** An SpTGNN pre-trained on north, south and east; inside the
+   west region, seed 004's design (:mod:`socspec.remote.transfer`): ``--transfer-folds``-fold
+   spatial (1° block) CV, a share (``--transfer-fractions``) of the training folds labelled
+   (nested draws), the donor fine-tuned on them (``init_from``, at ``--transfer-lr`` 3e-4; the
+   default 3e-3 overshoots on 20 labels) against the same SpTGNN trained on them alone, same rows,
+   same test fold; MAE/CCC on the pooled out-of-fold predictions. ``--transfer-repeats`` runs (fold
+   and model seeds seed + r): ``transfer["shares"]`` holds each gain's mean, sd and per-run values;
+   ``transfer_mae_gain_pct`` = 100·(MAE_alone − MAE_tuned)/MAE_alone and ``transfer_ccc_gain`` =
+   CCC_tuned − CCC_alone at the 10 % share (means over runs; ``*_sd`` beside them). The same on
+   LUCAS: ``examples/remote_lucas_transfer.py``.
 """
 from __future__ import annotations
 
@@ -83,31 +86,56 @@ def planted_shifts(n: int, saturation: float, seed: int) -> dict:
     wet_rows, dry_rows = held[reg[held] == "west"], held[reg[held] != "west"]
     wl = sensor_bands("sentinel2")[0]
     wet = moisten(x[wet_rows], wl, rng.uniform(saturation, 1.0, (wet_rows.size, 1)))
-    sets = {"false_alarm_rate": x[dry_rows], "west_dry_flag_rate": x[wet_rows], "planted_region_flag_rate": wet,
-            "mineralogy_region_flag_rate": x[reg == "volcanic"], "tropic_forest_flag_rate": x[reg == "tropic"]}
+    volcanic, tropic = x[reg == "volcanic"], x[reg == "tropic"]
+    # false alarms: every held-out in-distribution point (the west ones dry, as they were simulated)
+    sets = {"false_alarm_rate": x[held], "false_alarm_rate_north_south_east": x[dry_rows],
+            "west_dry_flag_rate": x[wet_rows], "planted_region_flag_rate": wet,
+            "mineralogy_region_flag_rate": volcanic, "tropic_forest_flag_rate": tropic}
     ceiling = {r: _supervised_ceiling(x, held, np.flatnonzero(reg == r), seed) for r in ("volcanic", "tropic")}
     print(f"supervised ceiling (RF told the labels, 5 % false alarms): {ceiling}", flush=True)
-    out = {"supervised_ceiling": ceiling}
-    for decoder in ("physics", "ann"):
+    out = {"supervised_ceiling": ceiling, "n_false_alarm_points": int(held.size),
+           "n_planted_points": int(wet_rows.size), "n_mineralogy_points": int(volcanic.shape[0]),
+           "n_tropic_points": int(tropic.shape[0])}
+    for decoder, novelty in (("physics", "knn"), ("physics", "combined"), ("ann", "knn")):
         t0 = time.perf_counter()
-        ae = SensorBandAutoencoder(decoder=decoder, seed=seed).fit(x[train])
-        # the reconstruction error alone, calibrated the same way on the same held-in pixels
-        rec_thr = conformal_calibration(ae.reconstruction_error(x[train][ae.val_index_]), ae.false_alarm)["threshold"]
+        ae = SensorBandAutoencoder(decoder=decoder, novelty=novelty, seed=seed).fit(x[train])
         row = {k: float(ae.flag(v).mean()) for k, v in sets.items()}
-        row["reconstruction_only"] = {k: float(np.mean(ae.reconstruction_error(v) > rec_thr)) for k, v in sets.items()}
-        row["flag_rate_by_saturation"] = {f"{s:g}": float(ae.flag(moisten(x[wet_rows], wl, s)).mean())
-                                          for s in (0.05, 0.1, 0.2, 0.3, 0.5)}
         row.update(threshold=ae.ood_threshold_, score=ae.score_description,
-                   n_calibration=ae.ood_calibration_["n_calibration"], n_false_alarm_points=int(dry_rows.size),
-                   n_planted_points=int(wet_rows.size), n_mineralogy_points=int((reg == "volcanic").sum()),
-                   fit_seconds=time.perf_counter() - t0)
-        out[decoder] = row
-        r0 = row["reconstruction_only"]
-        print(f"{decoder:8s} false alarms {row['false_alarm_rate']:.3f} (n={dry_rows.size}); wet west "
+                   n_calibration=ae.ood_calibration_["n_calibration"], fit_seconds=time.perf_counter() - t0)
+        name = decoder if novelty == "knn" else f"{decoder}_{novelty}"
+        out[name] = row
+        if name == "physics":
+            # the reconstruction error alone, calibrated the same way on the same held-in pixels
+            rec_thr = conformal_calibration(ae.reconstruction_error(x[train][ae.val_index_]),
+                                            ae.false_alarm)["threshold"]
+            row["reconstruction_only"] = {k: float(np.mean(ae.reconstruction_error(v) > rec_thr))
+                                          for k, v in sets.items()}
+            row["flag_rate_by_saturation"] = {f"{s:g}": float(ae.flag(moisten(x[wet_rows], wl, s)).mean())
+                                              for s in (0.05, 0.1, 0.2, 0.3, 0.5)}
+            # corpus-level shift score (transductive): corpus A = held-out points (dry) + volcanic +
+            # tropic; corpus B = held-out north/south/east + the wet west points
+            t0 = time.perf_counter()
+            fa = ae.shift_frame(np.vstack([x[held], volcanic, tropic]))["shift_flag"].to_numpy()
+            fb = ae.shift_frame(np.vstack([x[dry_rows], wet]))["shift_flag"].to_numpy()
+            n1, n2 = held.size, held.size + volcanic.shape[0]
+            out["shift_score"] = {"false_alarm_rate": float(fa[:n1].mean()),
+                                  "mineralogy_region_flag_rate": float(fa[n1:n2].mean()),
+                                  "tropic_forest_flag_rate": float(fa[n2:].mean()),
+                                  "false_alarm_rate_north_south_east": float(fb[:dry_rows.size].mean()),
+                                  "planted_region_flag_rate": float(fb[dry_rows.size:].mean()),
+                                  "seconds": time.perf_counter() - t0}
+        print(f"{name:17s} false alarms {row['false_alarm_rate']:.3f} (n={held.size}); wet west "
               f"{row['planted_region_flag_rate']:.3f} (n={wet_rows.size}, S≥{saturation}); volcanic "
-              f"{row['mineralogy_region_flag_rate']:.3f}; tropic forest {row['tropic_forest_flag_rate']:.3f} | "
-              f"reconstruction only: {r0['false_alarm_rate']:.3f} / {r0['planted_region_flag_rate']:.3f} / "
-              f"{r0['mineralogy_region_flag_rate']:.3f} / {r0['tropic_forest_flag_rate']:.3f}", flush=True)
+              f"{row['mineralogy_region_flag_rate']:.3f}; tropic forest {row['tropic_forest_flag_rate']:.3f}",
+              flush=True)
+    r0, sh = out["physics"]["reconstruction_only"], out["shift_score"]
+    print(f"{'reconstruction':17s} false alarms {r0['false_alarm_rate']:.3f}; "
+          f"wet west {r0['planted_region_flag_rate']:.3f}; "
+          f"volcanic {r0['mineralogy_region_flag_rate']:.3f}; tropic forest {r0['tropic_forest_flag_rate']:.3f}")
+    print(f"{'corpus shift':17s} false alarms {sh['false_alarm_rate']:.3f}; "
+          f"wet west {sh['planted_region_flag_rate']:.3f}; "
+          f"volcanic {sh['mineralogy_region_flag_rate']:.3f}; tropic forest {sh['tropic_forest_flag_rate']:.3f}",
+          flush=True)
     return out
 
 
@@ -173,37 +201,51 @@ def ood_edges(n: int, members: int, epochs: int, seed: int, keep: int) -> dict:
     return out
 
 
-def transfer(n: int, fractions, members: int, epochs: int, seed: int, tune_lr: float) -> dict:
+def transfer(n: int, fractions, members: int, epochs: int, seed: int, tune_lr: float, repeats: int = 3,
+             folds: int = 5) -> dict:
+    """Seed 004's design (:func:`socspec.remote.transfer.regional_transfer_cv`) on the west region:
+    one donor pre-trained on north/south/east; ``repeats`` runs of ``folds``-fold spatial CV inside
+    west (fold seed and model seed = seed + r); per share the pooled gains of each run and their
+    mean ± sd over runs."""
     import tempfile
 
-    from socspec.metrics import ccc, mae
     from socspec.remote.simulate import simulate_corpus
     from socspec.remote.sptgnn import SpTGNNRegressor
+    from socspec.remote.transfer import regional_transfer_cv
 
     c = simulate_corpus(n=n, seed=seed, chip_size=4)
     reg = c.points["region"].to_numpy()
-    params = {"n_members": members, "epochs": epochs, "images": False, "device": "cpu", "hidden": 32,
-              "random_state": seed}
-    out = {}
+    params = {"n_members": members, "epochs": epochs, "images": False, "device": "cpu", "hidden": 32}
+    runs = []
     with tempfile.TemporaryDirectory() as tmp:
-        SpTGNNRegressor(**params).fit(c.subset(reg != "west")).save(Path(tmp) / "donor")
+        donor = Path(tmp) / "donor"
+        SpTGNNRegressor(**params, random_state=seed).fit(c.subset(reg != "west")).save(donor)
         west = c.subset(reg == "west")
-        rng = np.random.default_rng(seed)
-        order = rng.permutation(len(west))
-        for f in fractions:
-            k = max(20, int(round(f * len(west))))
-            lab, test = order[:k], order[k:]
-            y = west.subset(test).soc_g_kg
-            row = {"n_labelled": int(k), "n_test": int(test.size)}
-            for name, extra in (("alone", {}), ("tuned", {"init_from": Path(tmp) / "donor", "lr": tune_lr})):
-                pred = SpTGNNRegressor(**params, **extra).fit(west.subset(lab)).predict(west.subset(test))[0]
-                row[f"mae_{name}"], row[f"ccc_{name}"] = float(mae(y, pred)), float(ccc(y, pred))
-            row["mae_gain_pct"] = 100.0 * (row["mae_alone"] - row["mae_tuned"]) / row["mae_alone"]
-            row["ccc_gain"] = row["ccc_tuned"] - row["ccc_alone"]
-            out[f"{f:g}"] = row
-            print(f"transfer {f:.0%} of west labelled (n={k}): MAE alone {row['mae_alone']:.2f} → tuned "
-                  f"{row['mae_tuned']:.2f} g/kg ({row['mae_gain_pct']:+.1f} %); CCC {row['ccc_alone']:.3f} → "
-                  f"{row['ccc_tuned']:.3f}", flush=True)
+        for r in range(repeats):
+            def make_model(arm, r=r):
+                extra = {"init_from": donor, "lr": tune_lr} if arm == "tuned" else {}
+                return SpTGNNRegressor(**params, random_state=seed + r, **extra)
+
+            res = regional_transfer_cv(west, make_model, shares=fractions, n_folds=folds, scheme="spatial",
+                                       seed=seed + r, reference=SpTGNNRegressor.load(donor, device="cpu"))
+            res.pop("folds")
+            runs.append(res)
+    out = {"design": runs[0]["design"], "n_region": runs[0]["n"], "repeats": runs, "shares": {}}
+    for f in fractions:
+        key = f"{f:g}"
+        rows = [r["shares"][key] for r in runs]
+        agg = {"n_labelled_per_fold": rows[0]["n_labelled"]}
+        for k in ("mae_alone", "mae_tuned", "mae_gain_pct", "mae_gain", "ccc_alone", "ccc_tuned", "ccc_gain",
+                  "ccc_gain_pct"):
+            v = np.array([row[k] for row in rows])
+            agg[k], agg[k + "_sd"], agg[k + "_runs"] = float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0, \
+                v.tolist()
+        out["shares"][key] = agg
+        print(f"transfer {f:.0%} of west's training folds labelled ({min(agg['n_labelled_per_fold'])}-"
+              f"{max(agg['n_labelled_per_fold'])} per fold, {repeats} runs): MAE alone {agg['mae_alone']:.2f} → "
+              f"tuned {agg['mae_tuned']:.2f} g/kg (gain {agg['mae_gain_pct']:+.1f} ± {agg['mae_gain_pct_sd']:.1f} %); "
+              f"CCC {agg['ccc_alone']:.3f} → {agg['ccc_tuned']:.3f} ({agg['ccc_gain']:+.3f} ± "
+              f"{agg['ccc_gain_sd']:.3f})", flush=True)
     return out
 
 
@@ -224,6 +266,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--ood-edges-members", type=int, default=1)
     ap.add_argument("--transfer-n", type=int, default=2000, help="points of the transfer corpus (0: skip)")
     ap.add_argument("--transfer-fractions", default="0.05,0.1,0.25")
+    ap.add_argument("--transfer-repeats", type=int, default=3, help="CV runs of the transfer (mean ± sd)")
+    ap.add_argument("--transfer-folds", type=int, default=5)
     ap.add_argument("--transfer-lr", type=float, default=3e-4,
                     help="fine-tuning learning rate (region-only training keeps the default 3e-3)")
     ap.add_argument("--json", default=None)
@@ -236,8 +280,8 @@ def main(argv=None) -> dict:
     drops = (ood_edges(a.ood_edges_n, a.ood_edges_members, a.epochs, a.seed, a.ood_keep)
              if a.ood_edges_n else None)
     fractions = [float(f) for f in a.transfer_fractions.split(",")]
-    trans = (transfer(a.transfer_n, fractions, a.members, a.epochs, a.seed, a.transfer_lr)
-             if a.transfer_n else None)
+    trans = (transfer(a.transfer_n, fractions, a.members, a.epochs, a.seed, a.transfer_lr, a.transfer_repeats,
+                      a.transfer_folds) if a.transfer_n else None)
     phys = (shifts or {}).get("physics", {})
     res = {"simulated": True, "decoder": "physics",
            "planted_region_flag_rate": phys.get("planted_region_flag_rate"),
@@ -245,14 +289,19 @@ def main(argv=None) -> dict:
            "mineralogy_region_flag_rate": phys.get("mineralogy_region_flag_rate"),
            "tropic_forest_flag_rate": phys.get("tropic_forest_flag_rate"),
            "reconstruction_only": phys.get("reconstruction_only"),
+           "combined_score": (shifts or {}).get("physics_combined"),
+           "shift_score": (shifts or {}).get("shift_score"),
            "supervised_ceiling": (shifts or {}).get("supervised_ceiling"),
            "latent_edges_rmse": None if edges is None else edges["latent"]["rmse"],
            "raw_band_edges_rmse": None if edges is None else edges["bands"]["rmse"],
            "drop_ood_edges_rmse": None if drops is None else {
                k: v["rmse_all"] for k, v in drops.items() if isinstance(v, dict)},
            "drop_ood_edges": drops,
-           "transfer_mae_gain_pct": (trans or {}).get("0.1", {}).get("mae_gain_pct"),
-           "transfer_ccc_gain": (trans or {}).get("0.1", {}).get("ccc_gain"), "transfer": trans,
+           "transfer_mae_gain_pct": (trans or {}).get("shares", {}).get("0.1", {}).get("mae_gain_pct"),
+           "transfer_mae_gain_pct_sd": (trans or {}).get("shares", {}).get("0.1", {}).get("mae_gain_pct_sd"),
+           "transfer_ccc_gain": (trans or {}).get("shares", {}).get("0.1", {}).get("ccc_gain"),
+           "transfer_ccc_gain_sd": (trans or {}).get("shares", {}).get("0.1", {}).get("ccc_gain_sd"),
+           "transfer": trans,
            "planted_shifts": shifts, "edges": edges,
            "settings": vars(a), "machine": platform.platform(), "torch": torch.__version__}
     if a.json:

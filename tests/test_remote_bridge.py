@@ -186,6 +186,52 @@ def test_combined_novelty_is_the_sum_of_two_knn_parts_over_their_leave_one_out_q
     assert "standardised log bands" in back.score_description
 
 
+def test_calibration_pixels_are_disjoint_from_early_stopping_and_training(fitted):
+    """The epoch is chosen on stop_index_ pixels, the threshold on val_index_ pixels: never the same
+    ones (the chosen epoch would favour them and the false-alarm rate would creep above α)."""
+    ae, _, _ = fitted
+    assert ae.val_index_.size == 100 and ae.stop_index_.size == 50
+    assert not set(ae.val_index_) & set(ae.stop_index_)
+    assert ae.n_train_ == 400 and len(ae.shift_reference_) == 400 and len(ae.shift_calibration_) == 100
+
+
+def test_shift_frame_is_the_out_of_bag_forest_of_training_vs_query(fitted, tmp_path):
+    """Reference implementation: scikit-learn's forest on [u, (u − ū)·V(Λ + λ₆)^−½] told training (0)
+    vs calibration + query (1); score = out-of-bag probability of 1; threshold = the split-conformal
+    quantile of the calibration pixels' scores. A planted mineral in half the query is flagged, the
+    rest is not; a missing band gives NaN and no flag; a saved model gives the same frame."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    from socspec.ood import conformal_calibration
+
+    ae, fresh, shifted = fitted
+    q = np.vstack([fresh[:200], shifted[:200]])
+    frame = ae.shift_frame(np.vstack([q, np.full((1, 12), np.nan)]))
+    assert np.isnan(frame["shift_score"].iloc[-1]) and not frame["shift_flag"].iloc[-1]
+    flag = frame["shift_flag"].to_numpy()[:-1]
+    assert flag[200:].mean() >= 0.9 and flag[:200].mean() <= 0.12
+    ref, cal = ae.shift_reference_, ae.shift_calibration_
+    q32 = q.astype(np.float32).astype(np.float64)  # the network reads float32 reflectance
+    uq = np.log(np.column_stack([q32, ae.reconstruction_error(q)]))
+    lam, vec = np.linalg.eigh(np.cov(ref, rowvar=False))
+    w = vec / np.sqrt(lam + np.sort(lam)[::-1][5])
+    u = np.vstack([ref, cal, uq])
+    y = np.r_[np.zeros(len(ref)), np.ones(len(cal) + len(uq))]
+    forest = RandomForestClassifier(300, min_samples_leaf=20, oob_score=True, random_state=ae.seed, n_jobs=1)
+    p = forest.fit(np.column_stack([u, (u - ref.mean(axis=0)) @ w]), y).oob_decision_function_[:, 1]
+    np.testing.assert_allclose(frame["shift_score"].to_numpy()[:-1], p[len(ref) + len(cal):], atol=1e-6)
+    thr = conformal_calibration(p[len(ref):len(ref) + len(cal)], 0.05)["threshold"]
+    assert frame["shift_threshold"].iloc[0] == pytest.approx(thr)
+    assert frame.attrs["calibration"]["n_calibration"] == 100
+    ae.save(tmp_path / "m")
+    back = SensorBandAutoencoder.load(tmp_path / "m")
+    np.testing.assert_array_equal(back.shift_frame(q)["shift_score"], ae.shift_frame(q)["shift_score"])
+    from socspec.errors import SocspecInputError
+    back.shift_reference_ = None  # as loaded from a folder saved before shift scores
+    with pytest.raises(SocspecInputError, match="refit"):
+        back.shift_frame(q)
+
+
 def test_latent_rows_are_fractions(fitted):
     ae, fresh, _ = fitted
     z = ae.latent(fresh[:10])
