@@ -82,8 +82,13 @@ def fit_lab(
     photometric: Annotated[Optional[bool], typer.Option(
         "--photometric/--no-photometric", help="physics decoder: per-scan brightness factor (grain size, packing, "
         "light); default: on with --mixing hapke, off with linear")] = None,
-    members: Annotated[int, typer.Option(
-        "--members", help="seed ensemble: train N models (seeds S, S+1000, …) and predict with their average")] = 1,
+    members: Annotated[Optional[int], typer.Option(
+        "--members", help="ensemble: train N models (seeds S, S+1000, …) and predict with their average; "
+        "default: 5 with --soc-blend cv, else 1")] = None,
+    soc_blend: Annotated[Optional[str], typer.Option(
+        "--soc-blend", help="cv: the members form a cross-validation committee (member i stops early on fold i) "
+        "and SOC = (1 − λ)·PLSR + λ·members, λ fitted on their out-of-fold predictions | none: the members' "
+        "mean alone; default: cv for the physics decoder with --mixing hapke, none otherwise")] = None,
     soc_readout: Annotated[Optional[str], typer.Option(
         "--soc-readout", help="pls: SOC = a linear readout of absorbance started at the training scans' PLSR + the "
         "encoder's SOC output (wide & deep) | pls_fixed: the readout kept at that PLSR | none: the softmax latent "
@@ -152,12 +157,13 @@ def fit_lab(
                   alpha_conversion=not no_alpha_conversion, init_decoder=not no_init_decoder,
                   device=device, endmembers=lib if lib is not None else library, mixing=mixing,
                   photometric=photometric, water=water, ood_calibration=ood_calibration, n_members=members,
-                  soc_readout=soc_readout, ood_score=ood_score)
+                  soc_readout=soc_readout, ood_score=ood_score, soc_blend=soc_blend)
     if table.detection.get("synthetic"):
         note("using SIMULATED spectra")
     with flag_names(test_size="--test-size", wl_min_nm="--wl-min", wl_max_nm="--wl-max", step_nm="--step",
                     region_col="--region-col", mixing="--mixing", ood_calibration="--ood-calibration",
                     n_members="--members", soc_readout="--soc-readout", ood_score="--ood-score",
+                    soc_blend="--soc-blend",
                     decoder="--decoder", hidden="--hidden", epochs="--epochs", lr="--lr", batch_size="--batch-size",
                     patience="--patience", device="--device"):
         metrics = fit_lab_run(table, out, model_params=params, unlabeled=unl, test_size=test_size, seeds=run_seeds,

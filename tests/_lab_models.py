@@ -19,6 +19,8 @@ def small_library_and_table(wavelength_nm: np.ndarray, n: int, seed: int):
 
 
 def small_physics_model(library, **params) -> LabSOCModel:
-    """An unfitted default (physics) model, 16 wide, on CPU, windowed to 400–2440 nm."""
-    kw = dict(hidden=16, progress=False, endmembers=library, device="cpu", wl_min_nm=400, wl_max_nm=2440)
+    """An unfitted default (physics) model, 16 wide, on CPU, windowed to 400–2440 nm, one network
+    (``soc_blend="none"``: the default's 5-member committee would cost 5 trainings per test)."""
+    kw = dict(hidden=16, progress=False, endmembers=library, device="cpu", wl_min_nm=400, wl_max_nm=2440,
+              soc_blend="none")
     return LabSOCModel(**{**kw, **params})

@@ -34,7 +34,8 @@ def files(tmp_path_factory):
 def fitted(files):
     out = files / "run"
     res = runner.invoke(app, ["fit-lab", str(files / "lib.csv"), "--out", str(out), "--epochs", "25",
-                              "--hidden", "32", "--quiet", "--seeds", "0", "--seeds", "1"])
+                              "--hidden", "32", "--quiet", "--seeds", "0", "--seeds", "1",
+                              "--soc-blend", "none"])  # one network per seed: the committee costs 5
     assert res.exit_code == 0, res.output
     return out, res
 

@@ -24,7 +24,8 @@ def test_fit_lab_cv_region_reports_every_region(tmp_path):
     write_spectra(t, tmp_path / "lib.csv")
     out = tmp_path / "loro"
     res = CliRunner().invoke(app, ["fit-lab", str(tmp_path / "lib.csv"), "--out", str(out), "--cv", "region",
-                                   "--region-col", "site", "--epochs", "15", "--hidden", "16", "--quiet"])
+                                   "--region-col", "site", "--epochs", "15", "--hidden", "16", "--quiet",
+                                   "--soc-blend", "none"])
     assert res.exit_code == 0, res.output
     metrics = json.loads((out / "metrics.json").read_text())
     assert sorted(metrics["loro"]) == regions

@@ -228,7 +228,8 @@ def test_lab_model_water_term_reads_wet_scans_as_water_not_as_soc():
     rng = np.random.default_rng(0)
     wet_unl = unl.with_values(moisten(unl.values, WL, rng.uniform(0.3, 0.8, 60), 0.6, 60.0))
     m = LabSOCModel(hidden=32, epochs=150, lr=3e-3, patience=None, progress=False, endmembers="synthetic",
-                    water=True, photometric=True, val_fraction=0.0, seed=0).fit(lab, unlabeled=wet_unl)
+                    water=True, photometric=True, val_fraction=0.0, seed=0,
+                    soc_blend="none").fit(lab, unlabeled=wet_unl)
     w_dry = m.scan_terms(lab)["water_path_um"].to_numpy()
     w_wet = m.scan_terms(wet_unl)["water_path_um"].to_numpy()
     assert np.median(w_wet) > 3 * np.median(w_dry) + 5.0
@@ -277,7 +278,7 @@ def test_seed_ensemble_predicts_the_members_average_and_round_trips(tmp_path):
 
     t = simulate_lab_spectra(50, seed=3, wavelength_nm=WL, endmembers=EndmemberLibrary.synthetic())
     m = LabSOCModel(hidden=16, epochs=15, lr=3e-3, progress=False, endmembers="synthetic", n_members=3,
-                    seed=2, checkpoint_dir=tmp_path / "ck").fit(t)
+                    seed=2, checkpoint_dir=tmp_path / "ck", soc_blend="none").fit(t)
     assert isinstance(m.net_, MemberAverage) and len(m.net_.members) == 3
     x = torch.as_tensor(m.model_inputs(t))
     with torch.no_grad():

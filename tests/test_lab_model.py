@@ -32,7 +32,7 @@ def sim(lib):
 
 def _model(lib, **kw):
     p = dict(decoder="physics", hidden=64, epochs=60, lr=3e-3, batch_size=None, endmembers=lib, wl_min_nm=400,
-             wl_max_nm=2450, device="cpu", progress=False, patience=None)
+             wl_max_nm=2450, device="cpu", progress=False, patience=None, soc_blend="none")
     p.update(kw)
     return LabSOCModel(**p)
 
@@ -159,7 +159,7 @@ def test_training_recovers_soc_and_the_planted_water_trough():
                                soc_median_range=(0.03, 0.08), noise_sd=0.001)
     train, test = tab.subset(np.arange(300)), tab.subset(np.arange(300, 400))
     m = LabSOCModel(decoder="physics", hidden=64, epochs=500, lr=5e-3, patience=None, progress=False,
-                    wl_min_nm=400, wl_max_nm=2450, endmembers=lib5, device="cpu")
+                    wl_min_nm=400, wl_max_nm=2450, endmembers=lib5, device="cpu", soc_blend="none")
     m.fit(train, unlabeled=tab.subset(np.arange(400, 500)))
     assert regression_metrics(test.soc_g_kg, m.predict(test))["r2"] > 0.9
     f = m.f_soc_

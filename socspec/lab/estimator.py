@@ -45,6 +45,10 @@ def default_endmembers(name: str = "usgs") -> EndmemberLibrary:
     return EndmemberLibrary.named(name)
 
 
+def _finite_or_none(v: float) -> float | None:
+    return float(v) if np.isfinite(v) else None
+
+
 @contextmanager
 def torch_threads(n_threads: int | None):
     """Run the block with ``torch.set_num_threads(n_threads)`` and restore the caller's setting
@@ -199,11 +203,12 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
     n_threads : int or None, default=None
         torch CPU threads while fitting and fine-tuning (the caller's setting is restored
         afterwards); None leaves torch's setting alone.
-    n_members : int, default=1
-        Seed ensemble: train this many networks (seeds ``seed``, ``seed`` + 1000, …; the same data
-        and held-in split) one after another and predict with their average m̂ and R̂
-        (:class:`~socspec.lab.models.MemberAverage`). Costs ``n_members`` trainings; measured on
-        the small LimeSoDa sets, 5 members lifted test R² by 0.03–0.08 over the mean single model.
+    n_members : int or None, default=None
+        Ensemble: train this many networks (seeds ``seed``, ``seed`` + 1000, …) one after another and
+        predict with their average m̂ and R̂ (:class:`~socspec.lab.models.MemberAverage`). With
+        ``soc_blend="none"`` they share the data and held-in split (a seed ensemble); with ``"cv"``
+        member i trains on all folds but i of the training scans and stops early on fold i. Costs
+        ``n_members`` trainings. None: 5 with ``soc_blend="cv"``, else 1.
     soc_readout : {"pls", "pls_fixed", "none"} or None, default=None
         ``pls``: wide & deep SOC head — m̂_SOC is a linear readout of absorbance plus the MLP's SOC
         output, the readout starting at a PLSR fitted on the training rows (components by 5-fold
@@ -220,6 +225,20 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
         each in units of its training 95 % quantile (:class:`socspec.ood.ResidualLatentScore`;
         :meth:`ood_score_parts`), calibrated on the held-in scans like the RMSE. Decoder ``none``
         has neither.
+    soc_blend : {"cv", "none"} or None, default=None
+        ``cv``: a cross-validation committee stacked on PLSR. The scans outside the held-in split
+        are cut into ``n_members`` folds (sample ids whole); member i trains on the other folds,
+        stops early on half of fold i and starts its SOC readout at a PLSR of the other folds. The SOC
+        prediction is (1 − λ)·PLSR + λ·(members' mean), PLSR fitted on every labelled training
+        scan and λ ∈ [0, 1] the least-squares weight of the members' out-of-fold predictions
+        against the other folds' PLSR on the same scans, less its standard error
+        (``soc_blend_weight_``; out of fold = the half of fold i that member i's early stopping
+        did not see). Why: on 100–500-scan libraries a single network's gain over PLSR is noise
+        from split to split (its early stopping sees a few dozen scans); the out-of-fold λ falls
+        to PLSR where the networks do not help and keeps them where they do. The held-in split
+        then only calibrates the OOD thresholds (no early stopping on it). ``none``: the members'
+        mean alone. None: ``cv`` for the physics decoder with ``mixing="hapke"`` (the default
+        model), ``none`` otherwise.
 
     Attributes
     ----------
@@ -246,6 +265,8 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
         The chemometric OOD reference (on absorbance of the model inputs).
     val_scores_ : ndarray
         OOD scores of the held-in scans.
+    soc_blend_weight_ : float
+        λ of ``soc_blend="cv"`` (1.0: the members alone; NaN without the blend).
     n_labelled_, n_unlabelled_ : int
         Training rows with and without SOC.
     device_ : torch.device
@@ -282,7 +303,8 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
         "n_hidden_layers": [Interval(Integral, 1, None, closed="left")],
         "init_decoder": ["boolean"],
         "n_threads": [Interval(Integral, 1, None, closed="left"), None],
-        "n_members": [Interval(Integral, 1, None, closed="left")],
+        "n_members": [Interval(Integral, 1, None, closed="left"), None],
+        "soc_blend": [StrOptions({"cv", "none"}), None],
         "ood_calibration": [StrOptions({"split", "cv"})],
         "soc_readout": [StrOptions({"pls", "pls_fixed", "none"}), None],
         "ood_score": [StrOptions({"combined", "reconstruction"})],
@@ -298,7 +320,8 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
                  progress: bool = True, n_hidden_layers: int = 2, init_decoder: bool = True,
                  n_threads: int | None = None, mixing: str = "hapke", photometric: bool | None = None,
                  water: bool | None = None, ood_calibration: str = "split", f_soc_init: str | None = None,
-                 n_members: int = 1, soc_readout: str | None = None, ood_score: str = "combined"):
+                 n_members: int | None = None, soc_readout: str | None = None, ood_score: str = "combined",
+                 soc_blend: str | None = None):
         self.decoder = decoder
         self.hidden = hidden
         self.n_latent = n_latent
@@ -332,6 +355,7 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
         self.ood_calibration = ood_calibration
         self.soc_readout = soc_readout
         self.ood_score = ood_score
+        self.soc_blend = soc_blend
 
     # ------------------------------------------------------------------ params
     def _check_params(self):
@@ -400,7 +424,7 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
             raise SocspecInputError(f"n_latent must be ≥ 2 (SOC + at least one other), got {k}")
         self.n_latent_ = k
         members = []
-        for i in range(int(self.n_members)):
+        for i in range(self._n_members()):
             torch.manual_seed(int(self.seed) + 1000 * i)
             members.append(build_autoencoder(
                 self.decoder, n_wavelengths, k, int(self.hidden), int(self.n_hidden_layers), self.endmembers_.spectra,
@@ -408,7 +432,8 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
                 wavelength_nm=self.wavelength_nm_, soc_readout=self._soc_readout() != "none"))
             if self._soc_readout() == "pls_fixed":  # the readout stays the training scans' PLSR
                 members[-1].encoder.readout.requires_grad_(False)
-        self.net_ = members[0] if len(members) == 1 else MemberAverage(members)
+        blend = self._soc_blend() == "cv"
+        self.net_ = members[0] if len(members) == 1 and not blend else MemberAverage(members, soc_blend=blend)
         self.net_.to(self.device_)
         return self.net_
 
@@ -420,28 +445,54 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
                 "water": hapke if self.water is None else bool(self.water),
                 "f_soc_init": ("dark" if hapke else "flat") if self.f_soc_init is None else self.f_soc_init}
 
+    def _soc_blend(self) -> str:
+        """``soc_blend`` with None resolved (``cv`` for the default physics model only)."""
+        if self.soc_blend is not None:
+            return self.soc_blend
+        return "cv" if self.decoder == "physics" and self.mixing == "hapke" else "none"
+
+    def _n_members(self) -> int:
+        """``n_members`` with None resolved (5 for the stacked committee, else 1); the committee needs ≥ 2."""
+        n = (5 if self._soc_blend() == "cv" else 1) if self.n_members is None else int(self.n_members)
+        if self._soc_blend() == "cv" and n < 2:
+            raise SocspecInputError(f"soc_blend='cv' needs n_members ≥ 2 (one per fold), got {n}",
+                                    hint="pass soc_blend='none' for a single network")
+        return n
+
     def _soc_readout(self) -> str:
         """``soc_readout`` with None resolved (``pls`` for the default physics model only)."""
         if self.soc_readout is not None:
             return self.soc_readout
         return "pls" if self.decoder == "physics" and self.mixing == "hapke" else "none"
 
-    def _init_soc_readout(self, x: np.ndarray, soc_g_kg: np.ndarray, groups) -> None:
-        """Start the linear SOC readout at a PLSR of SOC mass fraction on absorbance of the labelled
-        training rows ``x`` (components by CV, folds keeping ``groups`` whole)."""
+    def _pls_readout_state(self, x: np.ndarray, soc_g_kg: np.ndarray, groups) -> tuple:
+        """A PLSR of SOC mass fraction on absorbance of the labelled rows ``x`` (components by CV up
+        to 30, folds keeping ``groups`` whole) as :meth:`LinearSOCReadout.set_from_pls` arguments
+        (absorbance mean, rotations, y loadings, y mean, score sd); fewer than 4 rows: the mean."""
         from .pls import PLSBaseline
-        readout = self.net_.encoder.readout
         a = reflectance_to_absorbance(np.asarray(x, dtype=np.float64))
         y = to_fraction(np.asarray(soc_g_kg, dtype=np.float64))
         if len(y) < 4:  # too few to choose components: a constant readout at the mean
-            readout.set_from_pls(a.mean(axis=0), np.zeros((a.shape[1], 0)), np.zeros(0), float(y.mean()), [])
-            return
+            return a.mean(axis=0), np.zeros((a.shape[1], 0)), np.zeros(0), float(y.mean()), np.zeros(0)
         pls = PLSBaseline(max_components=READOUT_MAX_COMPONENTS, seed=int(self.seed)).fit(a, y, groups=groups)
         mu = a.mean(axis=0)
         rot = pls.pls_.x_rotations_
-        readout.set_from_pls(mu, rot, pls.pls_.y_loadings_.reshape(-1), float(y.mean()),
-                             ((a - mu) @ rot).std(axis=0))
-        self.soc_readout_components_ = int(pls.n_components_)
+        return mu, rot, pls.pls_.y_loadings_.reshape(-1), float(y.mean()), ((a - mu) @ rot).std(axis=0)
+
+    @staticmethod
+    def _pls_state_predict(state: tuple, x: np.ndarray) -> np.ndarray:
+        """SOC mass fraction (n,) of reflectance ``x`` by a :meth:`_pls_readout_state` PLSR."""
+        mu, rot, q, y_mean, _ = state
+        a = reflectance_to_absorbance(np.asarray(x, dtype=np.float64))
+        return y_mean + ((a - mu) @ rot) @ np.asarray(q, dtype=np.float64)
+
+    def _init_soc_readout(self, x: np.ndarray, soc_g_kg: np.ndarray, groups) -> tuple:
+        """Start the linear SOC readout at :meth:`_pls_readout_state` of the labelled rows ``x``;
+        returns that state."""
+        state = self._pls_readout_state(x, soc_g_kg, groups)
+        self.net_.encoder.readout.set_from_pls(*state)
+        self.soc_readout_components_ = int(state[1].shape[1])
+        return state
 
     def prepare_training_data(self, table: SpectralTable,
                               unlabeled: SpectralTable | None = None) -> LabTrainingData:
@@ -476,11 +527,13 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
         self._sample_groups = groups  # out-of-fold OOD calibration keeps replicate scans together
         return LabTrainingData(x, soc, val)
 
-    def initialise_network(self, data: LabTrainingData) -> None:
+    def initialise_network(self, data: LabTrainingData, fit_rows=None, readout_rows=None) -> None:
         """Step 3a of :meth:`fit`: the encoder's input standardisation, the decoder's start at the
         mean training spectrum (see ``PhysicsDecoder.mixture_prior``; skipped when
-        ``init_decoder=False``) and the latent prior at the mean training SOC."""
-        tr = ~data.validation
+        ``init_decoder=False``) and the latent prior at the mean training SOC. ``fit_rows`` (bool,
+        default: not held in) are the rows the network trains on; ``readout_rows`` (default: every
+        labelled row) those the SOC readout's PLSR is fitted on."""
+        tr = ~data.validation if fit_rows is None else np.asarray(fit_rows, dtype=bool)
         x, soc = data.reflectance[tr], data.soc_g_kg[tr]
         self.net_.encoder.set_standardisation(x)
         rest = None
@@ -498,23 +551,41 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
         if getattr(self.net_.encoder, "readout", None) is not None and lab_tr.any():
             # every labelled scan, held-in ones too: PLSR on 90 % of a 75-scan library lost 0.04 R²
             # (SL_125); the held-in scans still judge the deep part, which never trains on them
-            lab = data.labelled
+            lab = data.labelled if readout_rows is None else data.labelled & np.asarray(readout_rows, dtype=bool)
             groups = getattr(self, "_sample_groups", None)
             groups = np.asarray(groups)[lab] if groups is not None and len(groups) == len(data) else None
-            self._init_soc_readout(data.reflectance[lab], data.soc_g_kg[lab], groups)
+            return self._init_soc_readout(data.reflectance[lab], data.soc_g_kg[lab], groups)
+        return None
 
     def train(self, data: LabTrainingData, resume: bool = False, initialise: bool = True):
         """Step 3 of :meth:`fit`: (``initialise``: :meth:`initialise_network`), eq. 1 training with
         early stopping on the held-in rows, then the OOD calibration on them. ``resume=True``
-        continues from ``checkpoint_dir``."""
-        train_d, val_d = data.split(self.device_)
+        continues from ``checkpoint_dir``. With ``soc_blend="cv"`` member i trains on all folds
+        but i of the rows outside the held-in split and stops early on fold i; then the blend
+        weight λ is fitted on the out-of-fold SOC predictions (see the class docstring)."""
         out: dict = {}
         ensemble = self.net_
         members = list(ensemble.members) if isinstance(ensemble, MemberAverage) else [ensemble]
-        for i, member in enumerate(members):  # a seed ensemble trains its members one after another
+        blend = self._soc_blend() == "cv"
+        fold, stop_half = self._member_folds(data, len(members)) if blend else (None, None)
+        oof_pls = np.full(len(data), np.nan)
+        oof_net = np.full(len(data), np.nan)
+        for i, member in enumerate(members):  # members are trained one after another
             self.net_ = member
+            if blend:
+                fit_rows, stop_rows = ~data.validation & (fold != i), (fold == i) & stop_half
+                train_d, val_d = data.tensors(self.device_, fit_rows), data.tensors(self.device_, stop_rows)
+            else:
+                fit_rows, stop_rows = None, None
+                train_d, val_d = data.split(self.device_)
+            state = None
             if initialise:
-                self.initialise_network(data)
+                state = self.initialise_network(data, fit_rows=fit_rows,
+                                                readout_rows=None if fold is None else fold != i)
+            if blend and state is None:  # no readout (or not initialised): the fold's PLSR for λ
+                lab = data.labelled & (fold != i)
+                state = self._pls_readout_state(data.reflectance[lab], data.soc_g_kg[lab],
+                                                self._row_groups(data)[lab])
             ckpt = self.checkpoint_dir
             if i and ckpt is not None:  # members 1.. checkpoint beside member 0
                 ckpt = Path(ckpt) / f"member{i}"
@@ -527,7 +598,17 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
                     resume=resume, progress=self.progress, identity=self.run_identity(data))
             if i == 0:
                 out = res  # history and best epoch of member 0
+            if blend:  # out-of-fold SOC (mass fraction) of this member and of its fold's PLSR, on the
+                # half of fold i its early stopping did not look at (the other half is optimistic)
+                rows = np.flatnonzero((fold == i) & ~stop_half & data.labelled)
+                oof_pls[rows] = self._pls_state_predict(state, data.reflectance[rows])
+                self.net_ = member
+                oof_net[rows] = self._forward_x(data.reflectance[rows], decode=False)[0][:, SOC_INDEX]
         self.net_ = ensemble
+        if blend:
+            self._fit_soc_blend(data, oof_pls, oof_net)
+        else:
+            self.soc_blend_weight_ = float("nan")
         self.history_ = out["history"]
         self.best_epoch_ = out["best_epoch"]
         self.stopped_early_ = out["stopped_early"]
@@ -538,6 +619,60 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
         if self.ood_calibration == "cv":
             self._add_out_of_fold_calibration(data)
         return self
+
+    def _row_groups(self, data: LabTrainingData) -> np.ndarray:
+        """Sample id of every row of ``data`` (replicate scans share one); row numbers when unknown."""
+        groups = getattr(self, "_sample_groups", None)
+        if groups is None or len(groups) != len(data):
+            return np.arange(len(data)).astype(str).astype(object)
+        return np.asarray(groups, dtype=object)
+
+    def _member_folds(self, data: LabTrainingData, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(fold, stop): fold (0..k−1) of every labelled row outside the held-in split, −1 elsewhere
+        (held-in and unlabelled rows: the latter train every member); stop (bool) marks the half of
+        each fold's samples its member stops early on (the other half scores it out of fold). Whole
+        sample ids per fold and half, seeded by ``seed``."""
+        groups = self._row_groups(data)
+        rows = np.flatnonzero(data.labelled & ~data.validation)
+        uniq = np.unique(groups[rows].astype(str))
+        if uniq.size < k:
+            raise SocspecInputError(
+                f"soc_blend='cv' with {k} members needs at least {k} labelled samples outside the held-in "
+                f"split, got {uniq.size}", hint="pass soc_blend='none' (--soc-blend none) or fewer n_members")
+        order = np.random.default_rng(int(self.seed) + 7).permutation(uniq.size)
+        fold_of = dict(zip(uniq[order], np.arange(uniq.size) % k))
+        stop_of = dict(zip(uniq[order], (np.arange(uniq.size) // k) % 2 == 0))
+        fold, stop = np.full(len(data), -1), np.zeros(len(data), dtype=bool)
+        fold[rows] = [fold_of[str(g)] for g in groups[rows]]
+        stop[rows] = [stop_of[str(g)] for g in groups[rows]]
+        return fold, stop
+
+    def _fit_soc_blend(self, data: LabTrainingData, oof_pls: np.ndarray, oof_net: np.ndarray) -> None:
+        """λ on the out-of-fold rows (y; p: fold PLSR; n: fold member; mass fractions; d = n − p):
+        the least-squares weight λ̂ = Σ(y − p)d / Σd², less one standard error
+        se = sqrt(mean((y − p − λ̂d)²) / Σd²), clipped to [0, 1]; and the blend's PLSR on every
+        labelled row. Why the standard error: the members replace PLSR only as far as the
+        out-of-fold evidence is clear (the one-standard-error rule, Breiman et al. 1984; Hastie et
+        al. 2009 §7.10) — on 100–500 scans λ̂'s noise alone otherwise costs R² against PLSR."""
+        from ..metrics import r2
+        ok = np.isfinite(oof_pls) & np.isfinite(oof_net)
+        y = to_fraction(data.soc_g_kg[ok])
+        p, n = oof_pls[ok], oof_net[ok]
+        d = n - p
+        dd = float(np.dot(d, d))
+        if dd > 0 and ok.sum() >= 2:
+            lam_hat = float(np.dot(y - p, d) / dd)
+            se = float(np.sqrt(np.mean((y - p - lam_hat * d) ** 2) / dd))
+            lam = float(np.clip(lam_hat - se, 0.0, 1.0))
+        else:  # the members agree with PLSR out of fold (or nothing to weigh): keep them
+            lam_hat, se, lam = 1.0, 0.0, 1.0
+        lab = data.labelled
+        state = self._pls_readout_state(data.reflectance[lab], data.soc_g_kg[lab], self._row_groups(data)[lab])
+        self.net_.set_blend(lam, *state)
+        self.soc_blend_weight_ = lam
+        self.soc_blend_oof_r2_ = {"pls": float(r2(y, p)), "members": float(r2(y, n)),
+                                  "blend": float(r2(y, p + lam * d)), "n": int(ok.sum()),
+                                  "weight_least_squares": lam_hat, "weight_se": se}
 
     def _add_out_of_fold_calibration(self, data: LabTrainingData, n_folds: int = 5):
         """``ood_calibration="cv"``: out-of-fold reconstruction RMSE and PCA Q of every training row.
@@ -561,7 +696,7 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
             fit_rows, out_pos = tr[order[fit_pos]], order[out_pos]
             out_rows = tr[out_pos]
             m = clone(self).set_params(epochs=epochs, patience=None, checkpoint_dir=None, progress=False,
-                                       ood_calibration="split")
+                                       ood_calibration="split", n_members=1, soc_blend="none")
             m.device_, m.wavelength_nm_, m.preprocessor_ = self.device_, self.wavelength_nm_, self.preprocessor_
             m.endmembers = self.endmembers_
             m.build_network(data.reflectance.shape[1])
@@ -897,6 +1032,8 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
             "ood_scorer": None if getattr(self, "ood_scorer_", None) is None else self.ood_scorer_.get_state(),
             "n_labelled": self.n_labelled_, "n_unlabelled": self.n_unlabelled_,
             "best_epoch": self.best_epoch_, "device": str(self.device_),
+            "soc_blend_weight": _finite_or_none(getattr(self, "soc_blend_weight_", float("nan"))),
+            "soc_blend_oof_r2": getattr(self, "soc_blend_oof_r2_", None),
             "n_parameters": self.n_parameters_, "torch": torch.__version__,
             "pca_q_input": "absorbance log10(1/R) of the model inputs",
         }
@@ -958,6 +1095,8 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
             obj.val_scores_ = np.asarray([np.nan if v is None else v for v in cfg["val_scores"]], dtype=np.float64)
             obj.pca_q_ = PCAQResidual.from_state(read_json(path / "pca_q.json"))
             obj.n_labelled_, obj.n_unlabelled_ = cfg["n_labelled"], cfg["n_unlabelled"]
+            blend_w = getattr(obj.net_, "blend_weight", None)
+            obj.soc_blend_weight_ = float("nan") if blend_w is None else float(blend_w)
         except SocspecInputError:
             raise
         except (KeyError, TypeError, ValueError, RuntimeError, OSError, AttributeError) as exc:

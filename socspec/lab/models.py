@@ -383,16 +383,40 @@ class MemberAverage(nn.Module):
     """A seed ensemble of independently trained autoencoders used as one predictor:
     m̂ = mean_i m̂_i (B, K) (still on the simplex), R̂ = mean_i R̂_i (B, M).
 
+    ``soc_blend=True`` (a stacked SOC head, Wolpert 1992; Breiman 1996): the SOC latent becomes
+
+        m̂_SOC = (1 − λ)·p(R) + λ·mean_i m̂_SOC,i,   clipped to [0, 0.9]
+
+    with p a PLSR of all labelled training scans (a frozen :class:`LinearSOCReadout`, absorbance
+    → mass fraction) and λ ∈ [0, 1] (buffer ``blend_weight``) chosen on out-of-fold predictions
+    (:meth:`set_blend`); the other latents are rescaled so rows still sum to one. λ = 0 is that
+    PLSR, λ = 1 the plain member average. R̂ is the members' average either way.
+
     ``encoder`` / ``decoder`` are member 0's (what ``f_soc_``, ``rho_r_soc_`` and the per-scan
     terms report); :meth:`encode` and ``forward`` average every member. Members are trained one
     after another by :class:`~socspec.lab.estimator.LabSOCModel` (``n_members``), not jointly.
     """
 
-    def __init__(self, members):
+    def __init__(self, members, soc_blend: bool = False):
         super().__init__()
         if len(members) < 1:
             raise ValueError("an ensemble needs at least one member")
         self.members = nn.ModuleList(members)
+        self.pls = None
+        if soc_blend:
+            n_wavelengths = members[0].encoder.mean_.shape[0]
+            self.pls = LinearSOCReadout(n_wavelengths).requires_grad_(False)
+            self.register_buffer("blend_weight", torch.ones(()))
+
+    @torch.no_grad()
+    def set_blend(self, weight: float, absorbance_mean, rotations, y_loadings, y_mean: float, score_scale) -> None:
+        """Load the blend's PLSR (as :meth:`LinearSOCReadout.set_from_pls`) and λ = ``weight`` in [0, 1]."""
+        if self.pls is None:
+            raise ValueError("this ensemble was built without soc_blend")
+        if not 0.0 <= float(weight) <= 1.0:
+            raise ValueError(f"blend weight must be in [0, 1], got {weight!r}")
+        self.pls.set_from_pls(absorbance_mean, rotations, y_loadings, y_mean, score_scale)
+        self.blend_weight.fill_(float(weight))
 
     @property
     def encoder(self) -> nn.Module:
@@ -402,14 +426,24 @@ class MemberAverage(nn.Module):
     def decoder(self):
         return self.members[0].decoder
 
+    def _blend(self, reflectance: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        if self.pls is None:
+            return m
+        lam = self.blend_weight
+        m = m.float()
+        soc = ((1.0 - lam) * self.pls(reflectance) + lam * m[:, SOC_INDEX]).clamp(0.0, 0.9)
+        rest = torch.cat([m[:, :SOC_INDEX], m[:, SOC_INDEX + 1:]], dim=1)
+        rest = rest * ((1.0 - soc) / (1.0 - m[:, SOC_INDEX]).clamp_min(1e-6))[:, None]
+        return torch.cat([rest[:, :SOC_INDEX], soc[:, None], rest[:, SOC_INDEX:]], dim=1)
+
     def encode(self, reflectance: torch.Tensor) -> torch.Tensor:
-        return torch.stack([mb.encode(reflectance) for mb in self.members]).mean(0)
+        return self._blend(reflectance, torch.stack([mb.encode(reflectance) for mb in self.members]).mean(0))
 
     def forward(self, reflectance: torch.Tensor):
         outs = [mb(reflectance) for mb in self.members]
         m = torch.stack([o[0] for o in outs]).mean(0)
         r = None if outs[0][1] is None else torch.stack([o[1] for o in outs]).mean(0)
-        return m, r
+        return self._blend(reflectance, m), r
 
 
 def build_autoencoder(decoder: str, n_wavelengths: int, n_latent: int, hidden: int = 512,

@@ -1,0 +1,127 @@
+"""The stacked SOC head of the default lab model (LabSOCModel soc_blend="cv"): the members form a
+cross-validation committee, and SOC = (1 − λ)·PLSR + λ·members with λ the least-squares weight of
+their out-of-fold predictions (Breiman 1996, stacked regressions with weights on the simplex)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from _lab_models import small_library_and_table, small_physics_model  # noqa: E402
+
+from socspec.errors import SocspecInputError  # noqa: E402
+from socspec.lab.estimator import LabSOCModel, LabTrainingData  # noqa: E402
+from socspec.lab.models import LabAutoencoder, MemberAverage, build_autoencoder  # noqa: E402
+from socspec.spectra import reflectance_to_absorbance  # noqa: E402
+
+WL = np.arange(400.0, 2450.0, 20.0)
+
+
+def _members(n_wl=12, k=4, n=2):
+    torch.manual_seed(0)
+    return [build_autoencoder("ann", n_wl, k, hidden=8) for _ in range(n)]
+
+
+def test_blend_is_the_weighted_pls_and_member_mean_and_keeps_a_composition():
+    rng = np.random.default_rng(0)
+    members = _members()
+    ens = MemberAverage(members, soc_blend=True)
+    r = rng.uniform(0.1, 0.6, (20, 12))
+    a = reflectance_to_absorbance(r)
+    mu, rot = a.mean(0), rng.normal(0, 1, (12, 2))
+    q, sd = np.array([0.004, -0.002]), ((a - mu) @ rot).std(0)
+    pls_hand = 0.02 + ((a - mu) @ rot) @ q  # the PLSR the blend holds (y loadings q, per unscaled score)
+    x = torch.as_tensor(r, dtype=torch.float32)
+    with torch.no_grad():
+        plain = torch.stack([mb.encode(x) for mb in members]).mean(0).double().numpy()
+        for lam in (0.0, 0.3, 1.0):
+            ens.set_blend(lam, mu, rot, q, 0.02, sd)
+            m = ens.encode(x).double().numpy()
+            want = np.clip((1 - lam) * pls_hand + lam * plain[:, 0], 0.0, 0.9)
+            np.testing.assert_allclose(m[:, 0], want, atol=2e-6)
+            np.testing.assert_allclose(m.sum(1), 1.0, atol=1e-5)
+            # the other latents keep their proportions
+            np.testing.assert_allclose(m[:, 1:] / m[:, 1:].sum(1, keepdims=True),
+                                       plain[:, 1:] / plain[:, 1:].sum(1, keepdims=True), atol=1e-5)
+            np.testing.assert_allclose(ens(x)[0].double().numpy(), m, atol=1e-6)
+    with pytest.raises(ValueError, match="in \\[0, 1\\]"):
+        ens.set_blend(1.5, mu, rot, q, 0.02, sd)
+    with pytest.raises(ValueError, match="without soc_blend"):
+        MemberAverage(members).set_blend(0.5, mu, rot, q, 0.02, sd)
+    assert not any(p.requires_grad for p in ens.pls.parameters())  # the blend's PLSR is not trained
+
+
+def test_blend_weight_is_the_least_squares_weight_less_one_standard_error():
+    m = LabSOCModel(decoder="none", soc_blend="cv", n_members=2)
+    m.net_ = MemberAverage(_members(), soc_blend=True)
+    rng = np.random.default_rng(1)
+    n = 40
+    data = LabTrainingData(rng.uniform(0.1, 0.6, (n, 12)).astype(np.float32), rng.uniform(5, 40, n),
+                           np.zeros(n, dtype=bool))
+    y = data.soc_g_kg / 1000.0
+    p = y + rng.normal(0, 0.004, n)
+    net = y + rng.normal(0, 0.004, n)
+    m._fit_soc_blend(data, p, net)
+    d = net - p
+    lam_hat = np.dot(y - p, d) / np.dot(d, d)
+    se = np.sqrt(np.mean((y - p - lam_hat * d) ** 2) / np.dot(d, d))
+    assert m.soc_blend_oof_r2_["weight_least_squares"] == pytest.approx(lam_hat, rel=1e-9)
+    assert m.soc_blend_weight_ == pytest.approx(np.clip(lam_hat - se, 0, 1), rel=1e-9, abs=1e-12)
+    assert m.soc_blend_weight_ < lam_hat
+    m._fit_soc_blend(data, p, y + 0.5 * (y - p))  # members overshoot PLSR's error by half: λ = 1/1.5, se 0
+    assert m.soc_blend_weight_ == pytest.approx(2.0 / 3.0, rel=1e-9)
+    m._fit_soc_blend(data, p, p - (y - p))  # the members point away from y: λ clips at 0 (PLSR alone)
+    assert m.soc_blend_weight_ == 0.0
+    m._fit_soc_blend(data, p, p.copy())  # members equal to PLSR out of fold: nothing to weigh, members kept
+    assert m.soc_blend_weight_ == 1.0
+    assert float(m.net_.blend_weight) == 1.0
+
+
+def test_member_folds_keep_sample_ids_whole_and_cover_the_training_scans():
+    m = LabSOCModel(decoder="none", soc_blend="cv", n_members=3, seed=4)
+    ids = np.repeat(np.arange(12), 2).astype(str)  # two replicate scans per soil
+    soc = np.full(24, 10.0)
+    soc[[22, 23]] = np.nan  # one unlabelled soil
+    val = np.isin(ids, ["0"])  # soil 0 held in
+    data = LabTrainingData(np.zeros((24, 3), np.float32), soc, val)
+    m._sample_groups = ids.astype(object)
+    fold, stop = m._member_folds(data, 3)
+    assert np.all(fold[val] == -1) and np.all(fold[[22, 23]] == -1) and not stop[fold < 0].any()
+    inside = fold >= 0
+    assert inside.sum() == 20 and set(fold[inside]) == {0, 1, 2}
+    for g in np.unique(ids[inside]):  # replicate scans of one soil share a fold and a half
+        assert len(set(fold[ids == g])) == 1 and len(set(stop[ids == g])) == 1
+    assert sorted(np.bincount(fold[inside]) // 2) == [3, 3, 4]
+    for f in range(3):  # early stopping on about half of each fold, the rest scores it out of fold
+        n_stop = len(np.unique(ids[(fold == f) & stop]))
+        assert n_stop in (len(np.unique(ids[fold == f])) // 2, (len(np.unique(ids[fold == f])) + 1) // 2)
+    with pytest.raises(SocspecInputError, match="at least 11"):
+        m._member_folds(data, 11)
+
+
+def test_default_model_is_the_committee_and_needs_two_members():
+    m = LabSOCModel()
+    assert (m._soc_blend(), m._n_members()) == ("cv", 5)
+    assert LabSOCModel(mixing="linear")._soc_blend() == "none"  # seed 003's model stays one network
+    assert LabSOCModel(decoder="ann")._n_members() == 1
+    with pytest.raises(SocspecInputError, match="n_members ≥ 2"):
+        LabSOCModel(n_members=1)._n_members()
+
+
+def test_committee_predicts_the_blend_of_its_members_and_round_trips(tmp_path):
+    lib, tab = small_library_and_table(WL, n=60, seed=1)
+    m = small_physics_model(lib, epochs=4, patience=None, soc_blend="cv", n_members=2).fit(tab)
+    assert isinstance(m.net_, MemberAverage) and len(m.net_.members) == 2
+    lam = m.soc_blend_weight_
+    assert 0.0 <= lam <= 1.0 and 0 < m.soc_blend_oof_r2_["n"] < m.n_labelled_ - len(m.val_index_)
+    x = torch.as_tensor(m.model_inputs(tab))
+    with torch.no_grad():
+        members = torch.stack([mb.encode(x)[:, 0] for mb in m.net_.members]).mean(0).double().numpy()
+        pls = m.net_.pls(x).double().numpy()
+    np.testing.assert_allclose(m.predict(tab), 1000 * np.clip((1 - lam) * pls + lam * members, 0, 0.9),
+                               rtol=1e-5, atol=1e-4)
+    back = LabSOCModel.load(m.save(tmp_path / "model"))
+    np.testing.assert_array_equal(back.predict(tab), m.predict(tab))
+    assert back.soc_blend_weight_ == pytest.approx(lam, rel=1e-6)
+    assert isinstance(m.net_.members[0], LabAutoencoder)
