@@ -458,6 +458,11 @@ def test_cli_latent_edges_and_predict_remote_ood_columns(tmp_path):
     for col in ("n", "median_score", "frac_flagged", "welch_t", "rmse_g_kg", "bias_g_kg"):
         np.testing.assert_allclose(got[col].to_numpy(float), want[col].to_numpy(float), rtol=1e-9, err_msg=col)
     assert list(got["risk"]) == list(want["risk"]) and (rep / "index.html").is_file()
+    shift = fitted.bridge_.shift_frame(corpus.band_spectra)  # corpus-level score: same forest, same seed
+    by_region = shift["shift_flag"].groupby(corpus.points["region"].astype(str)).mean()
+    np.testing.assert_allclose(got["frac_shift_flagged"], by_region.loc[got["region"]].to_numpy(), rtol=1e-12)
+    pts = pd.read_csv(rep / "points.csv")
+    np.testing.assert_allclose(pts["shift_score"], shift["shift_score"], rtol=1e-12)
     res = runner.invoke(app, ["ood-report", str(model), str(sim / "points.csv"), "--chips", str(sim / "chips.npz"),
                               "--region-col", "grid:2", "--out", str(tmp_path / "rep2")])
     assert res.exit_code == 0, res.output

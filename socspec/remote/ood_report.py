@@ -86,9 +86,13 @@ def remote_ood_report(folder, corpus, out_dir, *, region: str = "region", force:
                       inputs=()) -> tuple[pd.DataFrame, dict]:
     """Score ``corpus``'s band spectra with the model in ``folder`` and write the per-region report:
     ``index.html``, ``report.md``, ``regions.csv``/``regions.json`` (same values), ``points.csv``
-    (id, region, lat, lon, ood_score, ood_threshold, ood_flag, reconstruction_error [, soc_pred, soc_g_kg]) and PNGs
+    (id, region, lat, lon, ood_score, ood_threshold, ood_flag, reconstruction_error, shift_score, shift_threshold,
+    shift_flag [, soc_pred, soc_g_kg]) and PNGs
     ``scores_by_region.png``, ``map.png``. RMSE and bias per region where the points have SOC and
-    the folder holds an SpTGNN. Returns ``(region_table, summary)``."""
+    the folder holds an SpTGNN. ``frac_shift_flagged`` per region: the share flagged by the corpus-level
+    shift score (:meth:`~socspec.remote.bridge.SensorBandAutoencoder.shift_frame`: a forest told these
+    points from the training pixels; same false-alarm rate), absent for folders saved before it.
+    Returns ``(region_table, summary)``."""
     from ..runs import RunDir
 
     if corpus.band_spectra is None:
@@ -115,7 +119,13 @@ def _write(bridge, sptgnn, corpus, labels, out_dir: Path, model_label: str, regi
     df = region_risk_table(scores, labels, bridge.val_scores_, thr, soc_true=soc if pred is not None else None,
                            soc_pred=pred, false_alarm=alpha)
     points = pd.DataFrame({"id": corpus.ids, "region": labels, "lat": corpus.lat, "lon": corpus.lon})
-    points = pd.concat([points, frame], axis=1)
+    shift = None
+    if getattr(bridge, "shift_reference_", None) is not None:
+        shift = bridge.shift_frame(corpus.band_spectra)
+        scored = shift["shift_score"].notna().to_numpy()  # as the table: points with band spectra
+        flagged = pd.Series(shift["shift_flag"].to_numpy(bool)[scored]).groupby(np.asarray(labels)[scored]).mean()
+        df["frac_shift_flagged"] = df["region"].astype(str).map(flagged).astype(float)
+    points = pd.concat([points, frame] + ([] if shift is None else [shift]), axis=1)
     if pred is not None:
         points["soc_pred"], points["soc_g_kg"] = pred, soc
     with atomic_path(out_dir / "regions.csv") as tmp:
@@ -128,6 +138,9 @@ def _write(bridge, sptgnn, corpus, labels, out_dir: Path, model_label: str, regi
                "frac_flagged": float(np.mean(scores[ok] > thr)) if ok.any() else float("nan"),
                "source": corpus.meta.get("source"), "model": model_label, "risk_rule": RISK_RULE_TEXT,
                "score": f"sensor-band autoencoder: {bridge.score_description}"}
+    if shift is not None:
+        summary["shift_threshold"] = float(shift["shift_threshold"].iloc[0]) if len(shift) else float("nan")
+        summary["frac_shift_flagged"] = float(shift["shift_flag"].mean()) if len(shift) else float("nan")
     write_json(out_dir / "regions.json", {"summary": summary, "regions": df.to_dict(orient="records")})
     rep = Report("Out-of-distribution risk by region (remote)")
     rep.add_text(f"Points: {corpus.meta.get('source') or '(in memory)'} — {len(corpus)} points "
@@ -136,7 +149,12 @@ def _write(bridge, sptgnn, corpus, labels, out_dir: Path, model_label: str, regi
                  f"Threshold {thr:.4g}, calibrated on held-in band spectra at a "
                  f"{alpha:.0%} false-alarm rate.")
     rep.add_text(RISK_RULE_TEXT)
-    cols = [c for c in ["region", "n", "mean_score", "median_score", "frac_flagged", "welch_t", "welch_p", "risk",
+    if shift is not None:
+        rep.add_text("frac_shift_flagged: share of a region's points that a random forest tells apart from the "
+                     "training pixels (corpus-level shift score, out-of-bag, threshold at the same false-alarm "
+                     "rate on held-in pixels); it sees which band combination sets these points apart.")
+    cols = [c for c in ["region", "n", "mean_score", "median_score", "frac_flagged", "frac_shift_flagged",
+                        "welch_t", "welch_p", "risk",
                         "n_labelled", "rmse_g_kg", "r2", "bias_g_kg"] if c in df.columns]
     rep.add_table(df[cols], "Per-region risk (full table in regions.csv / regions.json)")
     rep.add_figure(plot_scores_by_group(scores, labels, thr, reference=bridge.val_scores_,
