@@ -5,7 +5,8 @@ seed 0). Prints and writes a JSON.
     python examples/remote_lucas_sptgnn.py --jobs 2 --out lucas_sptgnn.json
 
 runs the SpTGNN at its defaults (5 members, hidden 64); ``--members``, ``--hidden``, ``--epochs``,
-``--patience`` override them. ``--jobs 2`` fits two folds at a time in worker processes (one
+``--patience`` override them, and ``--set NAME=VALUE`` any other estimator parameter (VALUE as
+JSON: ``--set forest_covariate=false``). ``--jobs 2`` fits two folds at a time in worker processes (one
 torch thread each on a 2-core machine).
 """
 import argparse
@@ -24,6 +25,8 @@ ap.add_argument("--members", type=int, default=None)
 ap.add_argument("--hidden", type=int, default=None)
 ap.add_argument("--epochs", type=int, default=None)
 ap.add_argument("--patience", type=int, default=None)
+ap.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                help="any SpTGNNRegressor parameter, VALUE as JSON (repeatable)")
 ap.add_argument("--threads", type=int, default=None, help="torch threads (with --jobs 1)")
 ap.add_argument("--jobs", type=int, default=1, help="folds fitted in parallel processes")
 ap.add_argument("--out", default=None)
@@ -34,6 +37,9 @@ corpus = read_corpus(a.data, target_col="OC", features=FEATURES).select_region(r
 corpus = corpus.drop_above_soc(87)
 params = {k: v for k, v in {"n_members": a.members, "hidden": a.hidden, "epochs": a.epochs,
                             "patience": a.patience}.items() if v is not None}
+for item in a.set:
+    name, _, value = item.partition("=")
+    params[name.strip()] = json.loads(value)
 res = evaluate(corpus, features=FEATURES, models=MODELS, scheme="spatial", n_folds=5, block_deg=1.0,
                seed=0, model_params={"sptgnn": params}, n_jobs=a.jobs)
 m = res["metrics"]

@@ -279,3 +279,28 @@ def test_per_member_split_calibrates_each_member_on_the_group_it_never_saw(split
     assert est.calibration_.scale_ == pytest.approx(np.sqrt(np.mean(np.concatenate(z2))), rel=1e-6)
     with pytest.raises(ValueError, match="calibration_split='both'"):
         SpTGNNRegressor(calibration_split="both").fit(train)
+
+
+def test_forest_covariate_is_out_of_fold_leak_free_and_round_trips(split, tmp_path):
+    torch.set_num_threads(1)
+    train, test = split
+    est = SpTGNNRegressor(**{**FAST, "n_members": 1}, forest_covariate=True).fit(train)
+    assert est.members_[0].covariates is not None and est.members_[0].forest_covariate
+    # the training points' covariate is out-of-fold, so it is not the forest's in-sample fit
+    ym, ys = est.encoder_.target
+    in_sample = est.forest_.predict(train.feature_frame(est.encoder_.columns))
+    oof = ym + ys * est.train_arrays_["forest_soc"].astype(np.float64)
+    assert np.abs(oof - in_sample).mean() > 0.1 * np.abs(in_sample - train.soc_g_kg).mean()
+    # new points get the forest fitted on every training point
+    q = est._node_arrays(test)
+    np.testing.assert_allclose(ym + ys * q["forest_soc"].astype(np.float64),
+                               est.forest_.predict(test.feature_frame(est.encoder_.columns)), rtol=1e-5)
+    base = est.predict_detail(test)
+    changed = test.subset(np.arange(len(test)))
+    changed.points["soc_g_kg"] = np.random.default_rng(1).uniform(0, 500, len(test))
+    np.testing.assert_array_equal(est.predict_detail(changed).to_numpy(), base.to_numpy())
+    # the saved forest travels as arrays (no pickle) and predicts the same
+    est.save(tmp_path / "m")
+    assert (tmp_path / "m" / "forest.npz").is_file()
+    back = SpTGNNRegressor.load(tmp_path / "m", device="cpu")
+    np.testing.assert_allclose(back.predict_detail(test).to_numpy(), base.to_numpy(), rtol=1e-6, atol=1e-6)

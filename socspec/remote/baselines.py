@@ -106,6 +106,78 @@ class RandomForestBaseline(RegressorMixin, BaseEstimator):
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return self.model_.predict(self._encode(X))
 
+    def to_arrays(self) -> tuple[dict, dict]:
+        """``(arrays, meta)``: the fitted forest as :class:`ForestArrays` arrays and a JSON-able
+        dict (feature names, category lists), for saving without pickle."""
+        forest = self.model_ if isinstance(self.model_, ForestArrays) else ForestArrays.from_sklearn(self.model_)
+        meta = {"features": [str(c) for c in self.feature_names_in_],
+                "categories": {str(c): [v.item() if hasattr(v, "item") else v for v in cats]
+                               for c, cats in self.categories_.items()}}
+        return forest.arrays, meta
+
+    @classmethod
+    def from_arrays(cls, arrays: dict, meta: dict) -> RandomForestBaseline:
+        """The forest back from :meth:`to_arrays` (predicts the same; cannot be refitted)."""
+        self = cls()
+        self.feature_names_in_ = np.asarray(meta["features"])
+        self.categories_ = {c: pd.Index(v) for c, v in meta["categories"].items()}
+        self.model_ = ForestArrays(arrays)
+        return self
+
+
+class ForestArrays:
+    """A fitted scikit-learn tree ensemble as plain arrays: predicts as it does, saves as npz.
+
+    The T trees' nodes are concatenated: ``left``, ``right`` (child node index, −1 at leaves),
+    ``feature``, ``threshold``, ``missing_left`` (1: a NaN goes left), ``value`` (the node's
+    mean target), and ``roots`` (T,) the first node of each tree. ``predict(X)`` for X (n, p)
+    walks every (sample, tree) pair with scikit-learn's rule — x as float32 ≤ threshold goes
+    left, NaN follows ``missing_left`` — and averages the T leaf values.
+    """
+    # scikit-learn saves forests only through pickle, and unpickling runs code: arrays do not
+    KEYS = ("left", "right", "feature", "threshold", "missing_left", "value", "roots")
+
+    def __init__(self, arrays: dict):
+        missing = [k for k in self.KEYS if k not in arrays]
+        if missing:
+            raise ValueError(f"forest arrays lack {', '.join(missing)}")
+        self.arrays = {k: np.asarray(arrays[k]) for k in self.KEYS}
+        n_nodes = self.arrays["left"].size
+        if any(self.arrays[k].shape != (n_nodes,) for k in self.KEYS[:-1]) or self.arrays["roots"].ndim != 1:
+            raise ValueError("forest arrays: node arrays must share one length and roots be 1-D")
+
+    @classmethod
+    def from_sklearn(cls, forest) -> ForestArrays:
+        parts = {k: [] for k in cls.KEYS}
+        offset = 0
+        for est in forest.estimators_:
+            t = est.tree_
+            parts["left"].append(np.where(t.children_left >= 0, t.children_left + offset, -1))
+            parts["right"].append(np.where(t.children_right >= 0, t.children_right + offset, -1))
+            parts["feature"].append(t.feature)
+            parts["threshold"].append(t.threshold)
+            parts["missing_left"].append(getattr(t, "missing_go_to_left", np.zeros(t.node_count, np.uint8)))
+            parts["value"].append(t.value.reshape(t.node_count, -1)[:, 0])
+            parts["roots"].append([offset])
+            offset += t.node_count
+        dtypes = {"left": np.int32, "right": np.int32, "feature": np.int32, "threshold": np.float64,
+                  "missing_left": np.uint8, "value": np.float64, "roots": np.int64}
+        return cls({k: np.concatenate(v).astype(dtypes[k]) for k, v in parts.items()})
+
+    def predict(self, X) -> np.ndarray:
+        a = self.arrays
+        x32 = np.asarray(X, dtype=np.float32)
+        node = np.repeat(a["roots"][None, :], x32.shape[0], axis=0)
+        rows = np.arange(x32.shape[0])[:, None]
+        while True:
+            inner = a["left"][node] >= 0
+            if not inner.any():
+                break
+            x = x32[rows, np.maximum(a["feature"][node], 0)].astype(np.float64)
+            go_left = np.where(np.isnan(x), a["missing_left"][node] == 1, x <= a["threshold"][node])
+            node = np.where(inner, np.where(go_left, a["left"][node], a["right"][node]), node)
+        return a["value"][node].mean(axis=1)
+
 
 class XGBoostKrigedResiduals(RegressorMixin, BaseEstimator):
     """Regression kriging: XGBoost + local ordinary kriging of its out-of-fold residuals.

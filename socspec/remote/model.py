@@ -55,6 +55,8 @@ class SpTGNN(nn.Module):
     image_encoder : a trainable :class:`~socspec.remote.encoders.ImageEncoder` (``out_dim`` =
         ``hidden``) run on the chips every step (the fine-tuned backbone); exclusive with
         ``image_dim``.
+    forest_covariate : the inputs carry ``forest_soc`` (N,), a forest's out-of-fold SOC
+        prediction in standardised target units, appended to the numeric covariates (stacking).
     position, time, labels : use those streams. label_messages : the labels stream also carries
         a visible node's own label (5 inputs instead of 3; see ``label_features(own=True)``).
     hidden : H, the width of every stream, the fusion and the graph layers.
@@ -71,7 +73,8 @@ class SpTGNN(nn.Module):
 
     def __init__(self, *, n_numeric: int = 0, cardinalities=(), image_dim: int | None = None,
                  image_encoder: nn.Module | None = None, position: bool = True, time: bool = False,
-                 labels: bool = False, label_messages: bool = False, hidden: int = 64,
+                 labels: bool = False, label_messages: bool = False, forest_covariate: bool = False,
+                 hidden: int = 64,
                  n_layers: int = 2, num_relations: int = 1,
                  heads: int = 4, dropout: float = 0.1, graph: bool = True, moe: bool = True,
                  n_experts: int = 4, top_k: int = 2, position_min_wavelength_km: float = 150.0,
@@ -90,8 +93,10 @@ class SpTGNN(nn.Module):
             raise ValueError("give image_dim (cached features) or image_encoder, not both")
         self.streams = []
         self.cardinalities = [int(c) for c in cardinalities]
+        self.forest_covariate = bool(forest_covariate)
+        n_numeric = int(n_numeric) + int(self.forest_covariate)
         if n_numeric or self.cardinalities:
-            self.covariates = CovariateEncoder(int(n_numeric), self.cardinalities, out_dim=hidden)
+            self.covariates = CovariateEncoder(n_numeric, self.cardinalities, out_dim=hidden)
             self.streams.append("covariates")
         if image_dim is not None:
             self.image = nn.Sequential(nn.LayerNorm(int(image_dim)), nn.Linear(int(image_dim), hidden),
@@ -145,7 +150,9 @@ class SpTGNN(nn.Module):
         outs, masks = [], []
         for s in self.streams:
             if s == "covariates":
-                outs.append(self.covariates(x["x_num"], x["x_cat"]))
+                x_num = (torch.cat([x["x_num"], x["forest_soc"].unsqueeze(1).to(x["x_num"].dtype)], 1)
+                         if self.forest_covariate else x["x_num"])
+                outs.append(self.covariates(x_num, x["x_cat"]))
                 masks.append(ones)
             elif s == "image":
                 outs.append(self.image(x["chips"]) if self.image_trainable else self.image(x["image"]))

@@ -29,7 +29,9 @@ by the fitted scale s. ``predict_detail`` returns all of them as a DataFrame.
 **Artifact** (``save(dir)`` / ``load(dir)``, format ``socspec-sptgnn-model`` v1, with a
 manifest of checksums): ``config.json`` (hyper-parameters, streams, relations, features),
 ``encoders.json`` (standardisation stats, category maps, target stats), ``calibration.json``,
-``weights.pt`` (state dicts only, read with ``weights_only=True``), ``training_points.npz``
+``weights.pt`` (state dicts only, read with ``weights_only=True``), with ``forest_covariate``
+``forest.npz`` (the forest's node arrays, :class:`~socspec.remote.baselines.ForestArrays`),
+``training_points.npz``
 (coordinates, elevation, spectra, node inputs, standardised labels, ids and graph edges;
 ``allow_pickle=False``) and ``history.json``.
 """
@@ -204,6 +206,13 @@ class SpTGNNRegressor(BaseEstimator):
     beta : β of β-NLL (0.5). moran_weight : weight λ_M of the squared Moran's I of training
         residuals. balance_weight : weight of the MoE load-balance loss.
     label_features : give each node its spatial neighbours' training labels (never its own).
+    forest_covariate : stacked generalisation (Wolpert 1992): a random forest on the covariates
+        (:class:`~socspec.remote.baselines.RandomForestBaseline`, out-of-fold over 5 spatial-block
+        folds on the training points, so no point's value saw its own label; the forest fitted
+        on all of them for new points) gives each point one more covariate, its SOC estimate.
+        Tried and dropped: the forest as a fixed offset with the network fitting residuals
+        (LUCAS folds 0-1, one member: it early-stopped after 1-3 epochs, RMSE level with the
+        forest, ECE 0.07-0.10).
     label_messages : also let each training point send its own label to its neighbours through
         the message passing (kriging-convolutional style; :func:`~socspec.remote.graph.label_features`
         with ``own=True``), so the attention weighs neighbours' labels by similarity, not only by
@@ -253,7 +262,7 @@ class SpTGNNRegressor(BaseEstimator):
                  lr: float = 3e-3, weight_decay: float = 1e-3, hidden: int = 64, n_layers: int = 2,
                  heads: int = 4, dropout: float = 0.2, n_experts: int = 4, top_k: int = 2,
                  beta: float = 0.5, moran_weight: float = 0.1, balance_weight: float = 0.01,
-                 label_features: bool = True, label_messages: bool = False,
+                 label_features: bool = True, label_messages: bool = False, forest_covariate: bool = False,
                  label_mask_fraction: float = 0.5, graph: bool = True,
                  moe: bool = True, relations=("spatial", "spectral", "elevation"),
                  images: bool = True, position: bool = True, time: bool = True,
@@ -285,6 +294,7 @@ class SpTGNNRegressor(BaseEstimator):
         self.balance_weight = balance_weight
         self.label_features = label_features
         self.label_messages = label_messages
+        self.forest_covariate = forest_covariate
         self.label_mask_fraction = label_mask_fraction
         self.graph = graph
         self.moe = moe
@@ -391,9 +401,10 @@ class SpTGNNRegressor(BaseEstimator):
         return np.asarray(feats.detach().cpu().float().numpy() if hasattr(feats, "detach") else feats,
                           dtype=np.float32)
 
-    def _node_arrays(self, corpus, image_features=None) -> dict:
+    def _node_arrays(self, corpus, image_features=None, forest_g_kg=None) -> dict:
         """Node inputs (numpy) of a corpus's points, in network units (``image_features``:
-        already computed frozen features of these points)."""
+        already computed frozen features of these points; ``forest_g_kg``: their forest
+        covariate, else the fitted forest predicts it)."""
         pts = corpus.points
         missing = [c for c in self.encoder_.columns if c not in pts.columns]
         if missing:
@@ -412,6 +423,11 @@ class SpTGNNRegressor(BaseEstimator):
                "year": np.where(np.isfinite(years), years, self.encoder_.year_mean).astype(np.float32),
                "day_of_year": _day_of_year(pts).astype(np.float32),
                "time_present": np.isfinite(years)}
+        if self.forest_covariate:
+            if forest_g_kg is None:
+                forest_g_kg = self.forest_.predict(corpus.feature_frame(self.encoder_.columns))
+            ym, ys = self.encoder_.target
+            out["forest_soc"] = ((np.asarray(forest_g_kg, np.float64) - ym) / ys).astype(np.float32)
         if self.image_dim_ is not None or self.image_trainable_:
             have = corpus.chips is not None and all(k in corpus.chips for k in self.image_modalities_)
             out["image_present"] = np.full(n, have)
@@ -449,7 +465,7 @@ class SpTGNNRegressor(BaseEstimator):
                       image_encoder=(self._build_image_encoder(self.image_modalities_, False)
                                      if self.image_trainable_ else None),
                       position=self.position, time=self.use_time_, labels=bool(self.label_features),
-                      label_messages=bool(self.label_messages),
+                      label_messages=bool(self.label_messages), forest_covariate=bool(self.forest_covariate),
                       hidden=self.hidden, n_layers=self.n_layers,
                       num_relations=len(self.train_graph_.relations), heads=self.heads,
                       dropout=self.dropout, graph=self.graph, moe=self.moe,
@@ -508,7 +524,9 @@ class SpTGNNRegressor(BaseEstimator):
                 self.notes_.append(f"image stream: backbone {self.backbone} fine-tuned")
         elif self.images:
             self.notes_.append("image stream off: the corpus has no chips")
-        arrays = self._node_arrays(lab, image_features=feats if self.image_dim_ else None)
+        forest_g = self._fit_forest(lab, frame, y_g) if self.forest_covariate else None
+        arrays = self._node_arrays(lab, image_features=feats if self.image_dim_ else None,
+                                   forest_g_kg=forest_g)
         # graph nodes: band spectra, else image embeddings for the spectral relation
         self.spectra_source_ = ("band_spectra" if lab.band_spectra is not None else
                                 "image_embeddings" if "image" in arrays else None)
@@ -595,6 +613,25 @@ class SpTGNNRegressor(BaseEstimator):
         self.device_ = str(device)
         return self
 
+    def _fit_forest(self, lab, frame, y_g_kg) -> np.ndarray:
+        """Fit ``forest_`` (a :class:`~socspec.remote.baselines.RandomForestBaseline` on the
+        covariates) on all training points and return its *out-of-fold* predictions there
+        (5 spatial-block folds of ``calibration_block_deg``), so no node's covariate saw its label."""
+        from .baselines import RandomForestBaseline
+        from .cv import block_ids, iter_folds, make_folds
+
+        n_blocks = np.unique(block_ids(lab.lat, lab.lon, block_deg=self.calibration_block_deg)).size
+        folds, _ = make_folds(lab.lat, lab.lon, scheme="spatial" if n_blocks >= 10 else "random",
+                              n_folds=5, block_deg=self.calibration_block_deg, seed=int(self.random_state))
+        oof = np.empty(len(lab))
+        for _, tr, te in iter_folds(folds):
+            rf = RandomForestBaseline(n_jobs=1, random_state=int(self.random_state))
+            oof[te] = rf.fit(frame.iloc[tr], y_g_kg[tr]).predict(frame.iloc[te])
+        self.forest_ = RandomForestBaseline(n_jobs=1, random_state=int(self.random_state)).fit(frame, y_g_kg)
+        self.notes_.append("forest covariate: a random forest's out-of-fold SOC prediction from the "
+                           "covariates is one more covariate (stacking)")
+        return oof
+
     def _fit_bridge(self, corpus):
         """The sensor-band autoencoder (:mod:`socspec.remote.bridge`) on every point's band spectra
         (labels unused), when ``spectral_edges="latent"``, ``drop_ood_edges`` or ``ood_flags``."""
@@ -642,7 +679,8 @@ class SpTGNNRegressor(BaseEstimator):
         return p
 
     def _member_predict(self, model, arrays, graph, targets, y_train_std, n_train, device):
-        """(mean, variance) in g/kg of one member at ``targets`` of the joined graph."""
+        """(mean, variance) in g/kg of one member at ``targets`` of the joined graph
+        (``y_train_std``: the values the first ``n_train`` nodes show as label features)."""
         import torch
 
         from .training import forward_nodes
@@ -732,6 +770,10 @@ class SpTGNNRegressor(BaseEstimator):
                "n_members": len(self.members_),
                "n_train": len(self.train_nodes_), "n_calibration": self.n_calibration_,
                "notes": list(self.notes_), "edge_convention": "row 0 source j, row 1 target i"}
+        if self.forest_covariate:
+            forest_arrays, cfg["forest"] = self.forest_.to_arrays()
+            with atomic_path(folder / "forest.npz") as tmp, open(tmp, "wb") as fh:
+                np.savez_compressed(fh, **forest_arrays)
         write_json(folder / "config.json", cfg)
         write_json(folder / "encoders.json", self.encoder_.to_dict())
         write_json(folder / "calibration.json", self.calibration_.to_dict())
@@ -794,6 +836,11 @@ class SpTGNNRegressor(BaseEstimator):
         self.relations_ = tuple(cfg["relations_built"])
         self.notes_ = list(cfg.get("notes", []))
         self.n_calibration_ = cfg.get("n_calibration")
+        if self.forest_covariate:
+            from .baselines import RandomForestBaseline
+
+            with np.load(folder / "forest.npz", allow_pickle=False) as z:
+                self.forest_ = RandomForestBaseline.from_arrays({k: z[k] for k in z.files}, cfg["forest"])
         with np.load(folder / "training_points.npz", allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
         self.train_nodes_ = GraphNodes.from_arrays(
