@@ -148,25 +148,6 @@ def test_label_features_never_show_a_node_its_own_label():
         assert np.array_equal(label_features(g, y2, vis)[0][i], base[i])
 
 
-def test_own_label_features_carry_visible_labels_only():
-    lat = np.array([0.0, 0.009, 0.018, 0.027])
-    g = build_graph(GraphNodes(lat, np.zeros(4)), GraphSpec(relations=("spatial",), k_spatial=1))
-    y = np.array([1.0, 2.0, 3.0, 4.0])
-    vis = np.array([True, False, True, True])
-    f, present = label_features(g, y, vis, own=True)
-    plain, _ = label_features(g, y, vis)
-    assert f.shape == (4, 5)
-    np.testing.assert_array_equal(f[:, :3], plain)  # the neighbour part is unchanged
-    np.testing.assert_array_equal(f[:, 3], [1.0, 0.0, 3.0, 4.0])  # hidden node 1 carries nothing
-    np.testing.assert_array_equal(f[:, 4], [1.0, 0.0, 1.0, 1.0])
-    # node 0 hears no visible neighbour but is visible itself: its stream is present
-    assert present.tolist() == [True, True, True, True]
-    # a hidden node's label changes no feature anywhere
-    y2 = y.copy()
-    y2[1] = 99.0
-    np.testing.assert_array_equal(label_features(g, y2, vis, own=True)[0], f)
-
-
 def test_node_elevation_from_column_or_dem_chip():
     from socspec.remote import simulate_corpus
 

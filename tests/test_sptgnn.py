@@ -48,23 +48,6 @@ def test_changing_test_labels_changes_no_prediction(fitted, split):
     np.testing.assert_allclose(few.to_numpy(), base.to_numpy()[:5], rtol=1e-5, atol=1e-6)
 
 
-def test_label_messages_keep_test_labels_out_of_every_prediction(split):
-    """Training points send their own labels along the edges; test points' labels reach nothing."""
-    torch.set_num_threads(1)
-    est = SpTGNNRegressor(**{**FAST, "n_members": 1}, label_messages=True).fit(split[0])
-    assert est.members_[0].labels[0].in_features == 5
-    test = split[1]
-    base = est.predict_detail(test)
-    changed = test.subset(np.arange(len(test)))
-    changed.points["soc_g_kg"] = np.random.default_rng(1).uniform(0, 500, len(test))
-    np.testing.assert_array_equal(est.predict_detail(changed).to_numpy(), base.to_numpy())
-    # the training labels do reach the predictions (through the messages and the mean)
-    moved = SpTGNNRegressor(**{**FAST, "n_members": 1}, label_messages=True)
-    moved.__dict__.update({k: v for k, v in est.__dict__.items() if k.endswith("_")})
-    moved.train_y_std_ = est.train_y_std_ + 1.0
-    assert not np.allclose(moved.predict_detail(test).soc_pred, base.soc_pred)
-
-
 def test_ensemble_parts_and_calibration(fitted, split):
     d = fitted.predict_detail(split[1])
     assert list(d.columns) == ["soc_pred", "soc_sd", "aleatoric_sd", "epistemic_sd"]
@@ -236,49 +219,6 @@ def test_evaluate_gives_the_sptgnn_the_baselines_features():
         SpTGNNRegressor.fit = orig
     assert seen == [["lat", "lon", "land_cover"]] * 2
     assert np.isfinite(res["predictions"]["pred_sptgnn"]).all()
-
-
-def test_calibration_groups_are_disjoint_whole_blocks():
-    from socspec.remote.cv import block_ids
-    from socspec.remote.sptgnn import _calibration_groups, _calibration_split
-
-    rng = np.random.default_rng(3)
-    lat, lon = rng.uniform(40, 60, 3000), rng.uniform(-5, 25, 3000)
-    groups = _calibration_groups(lat, lon, 0.15, 5, 1.0, seed=7)
-    blocks = block_ids(lat, lon, block_deg=1.0)
-    assert set(np.unique(groups)) == {-1, 0, 1, 2, 3, 4}
-    for b in np.unique(blocks):  # a block is never split between groups (or held in and out)
-        assert np.unique(groups[blocks == b]).size == 1
-    sizes = np.array([(groups == g).sum() for g in range(5)])
-    assert np.all(np.abs(sizes / 3000 - 0.15) < 0.03), sizes
-    # group 0 alone is the single shared split; ⌊1/fraction⌋ caps the number of groups
-    np.testing.assert_array_equal(groups == 0, _calibration_split(lat, lon, 0.15, 1.0, seed=7))
-    assert _calibration_groups(lat, lon, 0.3, 5, 1.0, seed=7).max() == 2
-
-
-def test_per_member_split_calibrates_each_member_on_the_group_it_never_saw(split):
-    from socspec.remote.graph import build_graph, join_graph
-    from socspec.remote.sptgnn import _concat_rows, _take_rows
-
-    torch.set_num_threads(1)
-    train = split[0]
-    est = SpTGNNRegressor(**{**FAST, "n_members": 3}, calibration_split="per_member").fit(train)
-    groups = est.calibration_group_
-    assert set(np.unique(groups)) >= {0, 1, 2} and est.n_calibration_ == (groups >= 0).sum()
-    # reference: member m predicts its own held-out group from a graph without it
-    spec = est._spec(est.relations_)
-    z2 = []
-    for m, model in enumerate(est.members_):
-        core, cal = np.flatnonzero(groups != m), np.flatnonzero(groups == m)
-        g_core = build_graph(est.train_nodes_.take(core), spec)
-        g_val = join_graph(g_core, est.train_nodes_.take(core), est.train_nodes_.take(cal), spec)
-        arrays = _concat_rows(_take_rows(est.train_arrays_, core), _take_rows(est.train_arrays_, cal))
-        mu, var = est._member_predict(model, arrays, g_val, np.arange(core.size, core.size + cal.size),
-                                      est.train_y_std_[core], core.size, torch.device("cpu"))
-        z2.append((train.soc_g_kg[cal] - mu) ** 2 / var)
-    assert est.calibration_.scale_ == pytest.approx(np.sqrt(np.mean(np.concatenate(z2))), rel=1e-6)
-    with pytest.raises(ValueError, match="calibration_split='both'"):
-        SpTGNNRegressor(calibration_split="both").fit(train)
 
 
 def test_forest_covariate_is_out_of_fold_leak_free_and_round_trips(split, tmp_path):

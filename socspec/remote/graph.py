@@ -426,31 +426,22 @@ def subgraph(graph: RelationGraph, nodes) -> RelationGraph:
 
 # ------------------------------------------------------------------------------ label features
 N_LABEL_FEATURES = 3
-N_OWN_LABEL_FEATURES = 2  # label_features(own=True): the node's own label where visible, and the flag
 
 
-def label_features(graph: RelationGraph, labels_std, visible,
-                   own: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Neighbours' training labels as node inputs: ``(features (n, 3 or 5), present (n,) bool)``.
+def label_features(graph: RelationGraph, labels_std, visible) -> tuple[np.ndarray, np.ndarray]:
+    """Neighbours' training labels as node inputs: ``(features (n, 3), present (n,) bool)``.
 
     Over the spatial edges j → i whose source j is ``visible`` (a training node whose label may
     be shown), with weights w_ij = 1 / (1 + d_ij / 1 km):
 
     * f_0 = Σ_j w_ij y_j / Σ_j w_ij (y standardised),
     * f_1 = (number of visible spatial neighbours) / (number of spatial neighbours),
-    * f_2 = log(1 + mean_j d_ij / 1 km) / 5;
-
-    with ``own=True`` also f_3 = y_i where node i is visible (else 0) and f_4 = 1 where visible:
-    a visible node then *sends* its label to its neighbours through the message passing, so the
-    attention can weigh each neighbour's label by how alike the two points are (land cover,
-    elevation, spectra), as kriging convolutional networks do (Appleby et al. 2020), instead of
-    only the fixed distance-weighted mean f_0. A node that is scored or predicted is never
-    visible, so its own label still reaches nothing.
+    * f_2 = log(1 + mean_j d_ij / 1 km) / 5.
 
     ``labels_std`` (n,) standardised labels (NaN where unknown; ignored where not visible),
-    ``visible`` (n,) bool. A node with no visible neighbour (and, with ``own``, not visible
-    itself) gets zeros and ``present`` False. The spatial relation has no self loops, so a
-    node never sees its own label in f_0; a test asserts it.
+    ``visible`` (n,) bool. A node with no visible neighbour gets zeros and ``present`` False.
+    The spatial relation has no self loops, so a node never sees its own label here; a test
+    asserts it.
     """
     y = np.asarray(labels_std, dtype=np.float64).ravel()
     vis = np.asarray(visible, dtype=bool).ravel()
@@ -471,13 +462,9 @@ def label_features(graph: RelationGraph, labels_std, visible,
     ysum = np.bincount(dst, weights=w * y[src], minlength=n)
     cnt = np.bincount(dst, minlength=n).astype(np.float64)
     dsum = np.bincount(dst, weights=d, minlength=n)
-    near = cnt > 0
-    feats = np.zeros((n, N_LABEL_FEATURES + (N_OWN_LABEL_FEATURES if own else 0)))
-    feats[near, 0] = ysum[near] / wsum[near]
-    feats[near, 1] = cnt[near] / np.maximum(deg[near], 1.0)
-    feats[near, 2] = np.log1p(dsum[near] / cnt[near]) / 5.0
-    if not own:
-        return feats, near
-    feats[vis, 3] = y[vis]
-    feats[vis, 4] = 1.0
-    return feats, near | vis
+    present = cnt > 0
+    feats = np.zeros((n, N_LABEL_FEATURES))
+    feats[present, 0] = ysum[present] / wsum[present]
+    feats[present, 1] = cnt[present] / np.maximum(deg[present], 1.0)
+    feats[present, 2] = np.log1p(dsum[present] / cnt[present]) / 5.0
+    return feats, present

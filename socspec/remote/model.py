@@ -7,9 +7,7 @@ For a (sub)graph of N nodes:
    image (cached frozen backbone features (N, D) through LayerNorm → Linear(D, H) → GELU, or a
    trainable :class:`ImageEncoder` on the chips), position (Fourier features on the unit sphere,
    :class:`PositionEncoder`), time (year and season, :class:`TimeEncoder`), and neighbours'
-   training labels (:func:`socspec.remote.graph.label_features`, (N, 3) → Linear → GELU; with
-   ``label_messages`` (N, 5): a visible training node also carries its own label, which reaches its
-   neighbours only through the message passing).
+   training labels (:func:`socspec.remote.graph.label_features`, (N, 3) → Linear → GELU).
    Each stream has a presence mask (N,) bool: a point with no chip, no date or no labelled
    neighbour has that stream *masked* in the fusion, never zero-filled.
 2. **Fusion**: :class:`SparseMoE` over the (N, S, H) stack with the (N, S) mask (top-k routing,
@@ -57,8 +55,7 @@ class SpTGNN(nn.Module):
         ``image_dim``.
     forest_covariate : the inputs carry ``forest_soc`` (N,), a forest's out-of-fold SOC
         prediction in standardised target units, appended to the numeric covariates (stacking).
-    position, time, labels : use those streams. label_messages : the labels stream also carries
-        a visible node's own label (5 inputs instead of 3; see ``label_features(own=True)``).
+    position, time, labels : use those streams.
     hidden : H, the width of every stream, the fusion and the graph layers.
     n_layers : graph (or MLP) blocks after the fusion.
     num_relations : R, relation types of the graph (edge_type in [0, R)).
@@ -73,8 +70,7 @@ class SpTGNN(nn.Module):
 
     def __init__(self, *, n_numeric: int = 0, cardinalities=(), image_dim: int | None = None,
                  image_encoder: nn.Module | None = None, position: bool = True, time: bool = False,
-                 labels: bool = False, label_messages: bool = False, forest_covariate: bool = False,
-                 hidden: int = 64,
+                 labels: bool = False, forest_covariate: bool = False, hidden: int = 64,
                  n_layers: int = 2, num_relations: int = 1,
                  heads: int = 4, dropout: float = 0.1, graph: bool = True, moe: bool = True,
                  n_experts: int = 4, top_k: int = 2, position_min_wavelength_km: float = 150.0,
@@ -113,12 +109,10 @@ class SpTGNN(nn.Module):
         if time:
             self.time = TimeEncoder(out_dim=hidden)
             self.streams.append("time")
-        self.label_messages = bool(labels and label_messages)
         if labels:
-            from .graph import N_LABEL_FEATURES, N_OWN_LABEL_FEATURES
+            from .graph import N_LABEL_FEATURES
 
-            n_in = N_LABEL_FEATURES + (N_OWN_LABEL_FEATURES if self.label_messages else 0)
-            self.labels = nn.Sequential(nn.Linear(n_in, hidden), nn.GELU())
+            self.labels = nn.Sequential(nn.Linear(N_LABEL_FEATURES, hidden), nn.GELU())
             self.streams.append("labels")
         if not self.streams:
             raise ValueError("the model has no input stream: give covariates, images, position, "

@@ -135,50 +135,27 @@ def _years(points: pd.DataFrame) -> np.ndarray | None:
     return None
 
 
-def _calibration_groups(lat, lon, fraction, n_groups, block_deg, seed):
-    """Disjoint calibration groups: (n,) int, group 0..G−1 of each point, −1 for none.
-
-    Each group is whole blocks of ``block_deg`` holding ≈ ``fraction`` of the points; blocks are
-    visited in one seeded random order and group g takes the next blocks after group g−1, so
-    group 0 alone is the single shared split. G = min(n_groups, ⌊1/fraction⌋); with fewer than
-    4 blocks the groups are random points instead.
-    """
+def _calibration_split(lat, lon, fraction, block_deg, seed):
+    """Boolean mask of calibration points: whole blocks, ≈ ``fraction`` of the points."""
     from .cv import block_ids
 
     n = len(lat)
-    n_groups = max(1, min(int(n_groups), int(1.0 / fraction)))
     rng = np.random.default_rng(seed)
     blocks = block_ids(lat, lon, block_deg=block_deg)
     uniq = np.unique(blocks)
     target = max(1, round(fraction * n))
-    group = np.full(n, -1)
     if uniq.size >= 4:
-        order = list(rng.permutation(uniq))
-        for g in range(n_groups):
-            cal = np.zeros(n, dtype=bool)
-            for b in list(order):
-                if cal.sum() >= target:
-                    break
-                if cal.sum() + (blocks == b).sum() <= 2 * target or not cal.any():
-                    cal |= blocks == b
-                    order.remove(b)
-            if not cal.any():
+        cal = np.zeros(n, dtype=bool)
+        for b in rng.permutation(uniq):
+            if cal.sum() >= target:
                 break
-            group[cal] = g
-        if 0 < (group >= 0).sum() <= n - 10 and (group == 0).any():
-            return group
-    group[:] = -1  # too few blocks: random points
-    perm = rng.permutation(n)
-    for g in range(n_groups):
-        chunk = perm[g * target:(g + 1) * target]
-        if chunk.size and (group >= 0).sum() + chunk.size <= n - 10:
-            group[chunk] = g
-    return group
-
-
-def _calibration_split(lat, lon, fraction, block_deg, seed):
-    """Boolean mask of calibration points: whole blocks, ≈ ``fraction`` of the points."""
-    return _calibration_groups(lat, lon, fraction, 1, block_deg, seed) == 0
+            if cal.sum() + (blocks == b).sum() <= 2 * target or not cal.any():
+                cal |= blocks == b
+        if 0 < cal.sum() <= n - 10:
+            return cal
+    cal = np.zeros(n, dtype=bool)  # too few blocks: random points
+    cal[rng.permutation(n)[:target]] = True
+    return cal
 
 
 def _take_rows(arrays: dict, idx) -> dict:
@@ -213,10 +190,6 @@ class SpTGNNRegressor(BaseEstimator):
         Tried and dropped: the forest as a fixed offset with the network fitting residuals
         (LUCAS folds 0-1, one member: it early-stopped after 1-3 epochs, RMSE level with the
         forest, ECE 0.07-0.10).
-    label_messages : also let each training point send its own label to its neighbours through
-        the message passing (kriging-convolutional style; :func:`~socspec.remote.graph.label_features`
-        with ``own=True``), so the attention weighs neighbours' labels by similarity, not only by
-        distance. Scored and predicted points never send theirs (the no-leakage rule holds).
     label_mask_fraction : share of training nodes whose labels are hidden (and scored) per epoch.
     graph : relational attention (False: MLP blocks). moe : sparse MoE fusion (False: masked
         mean). relations : subset of ("spatial", "spectral", "elevation"). images : use chips.
@@ -244,12 +217,6 @@ class SpTGNNRegressor(BaseEstimator):
     backbone_ckpt : local TerraMind weights (no downloads). freeze_backbone : compute image
         features once and keep the backbone fixed (None: frozen on CPU, fine-tuned on CUDA).
     calibration_fraction, calibration_block_deg : the held-out calibration/early-stopping split.
-    calibration_split : "shared" — every member holds out the same split, and the ensemble is
-        calibrated on it; "per_member" — member m holds out its own group of blocks (disjoint
-        groups, each ``calibration_fraction`` of the points), so the ensemble as a whole learns
-        from every training point, and the scale is fitted on each member's predictions for the
-        group it never saw (a single member's error includes its own epistemic part, so this
-        scale errs on the wide side).
     full_graph_max_nodes, batch_size : above this many nodes train on k-hop subgraphs.
     device : "auto" | "cpu" | "cuda". checkpoint_dir : write member checkpoints there (keyed by
         a hash of the training data and settings); resume : continue from them.
@@ -262,7 +229,7 @@ class SpTGNNRegressor(BaseEstimator):
                  lr: float = 3e-3, weight_decay: float = 1e-3, hidden: int = 64, n_layers: int = 2,
                  heads: int = 4, dropout: float = 0.2, n_experts: int = 4, top_k: int = 2,
                  beta: float = 0.5, moran_weight: float = 0.1, balance_weight: float = 0.01,
-                 label_features: bool = True, label_messages: bool = False, forest_covariate: bool = False,
+                 label_features: bool = True, forest_covariate: bool = False,
                  label_mask_fraction: float = 0.5, graph: bool = True,
                  moe: bool = True, relations=("spatial", "spectral", "elevation"),
                  images: bool = True, position: bool = True, time: bool = True,
@@ -273,7 +240,6 @@ class SpTGNNRegressor(BaseEstimator):
                  backbone: str = "tiny",
                  backbone_ckpt=None, freeze_backbone: bool | None = None,
                  calibration_fraction: float = 0.15, calibration_block_deg: float = 1.0,
-                 calibration_split: str = "shared",
                  full_graph_max_nodes: int = 100_000, batch_size: int = 2048, device: str = "auto",
                  checkpoint_dir=None, resume: bool = False, progress: bool = False,
                  random_state: int = 0):
@@ -293,7 +259,6 @@ class SpTGNNRegressor(BaseEstimator):
         self.moran_weight = moran_weight
         self.balance_weight = balance_weight
         self.label_features = label_features
-        self.label_messages = label_messages
         self.forest_covariate = forest_covariate
         self.label_mask_fraction = label_mask_fraction
         self.graph = graph
@@ -318,7 +283,6 @@ class SpTGNNRegressor(BaseEstimator):
         self.freeze_backbone = freeze_backbone
         self.calibration_fraction = calibration_fraction
         self.calibration_block_deg = calibration_block_deg
-        self.calibration_split = calibration_split
         self.full_graph_max_nodes = full_graph_max_nodes
         self.batch_size = batch_size
         self.device = device
@@ -341,8 +305,6 @@ class SpTGNNRegressor(BaseEstimator):
             raise ValueError("label_features need the spatial relation (add 'spatial' to relations)")
         if not 0.0 < self.calibration_fraction < 0.5:
             raise ValueError(f"calibration_fraction={self.calibration_fraction} must be in (0, 0.5)")
-        if self.calibration_split not in ("shared", "per_member"):
-            raise ValueError(f"calibration_split={self.calibration_split!r} must be 'shared' or 'per_member'")
         if not 0.0 < float(self.position_min_wavelength_km) < 20000.0 or int(self.position_frequencies) < 1:
             raise ValueError(f"position_min_wavelength_km={self.position_min_wavelength_km} must be in "
                              f"(0, 20000) km and position_frequencies={self.position_frequencies} >= 1")
@@ -465,7 +427,7 @@ class SpTGNNRegressor(BaseEstimator):
                       image_encoder=(self._build_image_encoder(self.image_modalities_, False)
                                      if self.image_trainable_ else None),
                       position=self.position, time=self.use_time_, labels=bool(self.label_features),
-                      label_messages=bool(self.label_messages), forest_covariate=bool(self.forest_covariate),
+                      forest_covariate=bool(self.forest_covariate),
                       hidden=self.hidden, n_layers=self.n_layers,
                       num_relations=len(self.train_graph_.relations), heads=self.heads,
                       dropout=self.dropout, graph=self.graph, moe=self.moe,
@@ -533,11 +495,16 @@ class SpTGNNRegressor(BaseEstimator):
         self.bridge_ = self._fit_bridge(corpus)
         nodes = self._graph_nodes(lab, arrays)
         y_std = self.encoder_.y_to_std(y_g)
-        groups = _calibration_groups(lab.lat, lab.lon, self.calibration_fraction,
-                                     int(self.n_members) if self.calibration_split == "per_member" else 1,
-                                     self.calibration_block_deg, self.random_state)
-        n_groups = int(groups.max()) + 1
+        cal = _calibration_split(lab.lat, lab.lon, self.calibration_fraction,
+                                 self.calibration_block_deg, self.random_state)
+        core_idx, cal_idx = np.flatnonzero(~cal), np.flatnonzero(cal)
         spec = self._spec(relations)
+        core_graph = build_graph(nodes.take(core_idx), spec)
+        self.notes_ += core_graph.notes
+        self.train_graph_ = core_graph  # for _new_model's relation count
+        val_graph = join_graph(core_graph, nodes.take(core_idx), nodes.take(cal_idx), spec)
+        core_arr = _take_rows(arrays, core_idx)
+        val_arr = _concat_rows(core_arr, _take_rows(arrays, cal_idx))
         ckpt_root = None
         if self.checkpoint_dir is not None:
             from ..runs import content_hash
@@ -546,22 +513,8 @@ class SpTGNNRegressor(BaseEstimator):
             ckpt_root = Path(self.checkpoint_dir) / f"sptgnn-{key[:16]}"
             ckpt_root.mkdir(parents=True, exist_ok=True)
         self.members_, self.histories_ = [], []
-        cal_y, cal_means, cal_vars = [], [], []
-        split = None
+        cal_means, cal_vars = [], []
         for m in range(int(self.n_members)):
-            g = m % n_groups
-            if split is None or split[0] != g:  # member m holds out group g (one shared group: g = 0)
-                core_idx, cal_idx = np.flatnonzero(groups != g), np.flatnonzero(groups == g)
-                core_graph = build_graph(nodes.take(core_idx), spec)
-                if split is None:
-                    self.notes_ += core_graph.notes
-                self.train_graph_ = core_graph  # for _new_model's relation count
-                val_graph = join_graph(core_graph, nodes.take(core_idx), nodes.take(cal_idx), spec)
-                core_arr = _take_rows(arrays, core_idx)
-                val_arr = _concat_rows(core_arr, _take_rows(arrays, cal_idx))
-                val_targets = np.arange(core_idx.size, core_idx.size + cal_idx.size)
-                split = (g, core_idx, cal_idx, core_graph, val_graph, core_arr, val_arr, val_targets)
-            _, core_idx, cal_idx, core_graph, val_graph, core_arr, val_arr, val_targets = split
             seed = int(self.random_state) * 1000 + m
             torch.manual_seed(seed)
             model = self._new_model()
@@ -578,7 +531,7 @@ class SpTGNNRegressor(BaseEstimator):
             hist = train_member(
                 model, train_inputs=self._tensors(core_arr, device), train_graph=core_graph,
                 y_train_std=y_std[core_idx], val_inputs=self._tensors(val_arr, device),
-                val_graph=val_graph, val_targets=val_targets,
+                val_graph=val_graph, val_targets=np.arange(core_idx.size, core_idx.size + cal_idx.size),
                 y_val_std=y_std[cal_idx], config=config, use_labels=bool(self.label_features),
                 seed=seed, device=device,
                 checkpoint=None if ckpt_root is None else ckpt_root / f"member{m}.pt",
@@ -587,21 +540,15 @@ class SpTGNNRegressor(BaseEstimator):
             model.eval()
             self.members_.append(model)
             self.histories_.append(hist)
-            mu, var = self._member_predict(model, val_arr, val_graph, val_targets,
+            mu, var = self._member_predict(model, val_arr, val_graph,
+                                           np.arange(core_idx.size, core_idx.size + cal_idx.size),
                                            y_std[core_idx], core_idx.size, device)
-            cal_y.append(y_g[cal_idx])
             cal_means.append(mu)
             cal_vars.append(var)
         from .uq import combine_ensemble
 
-        if n_groups == 1:  # one shared split: calibrate the ensemble itself
-            comb = combine_ensemble(np.stack(cal_means), np.stack(cal_vars))
-            self.calibration_ = VarianceScaler().fit(cal_y[0], comb["mean"], np.sqrt(comb["variance"]))
-        else:  # cross-fitted: each member on the group it never saw
-            self.calibration_ = VarianceScaler().fit(np.concatenate(cal_y), np.concatenate(cal_means),
-                                                     np.sqrt(np.concatenate(cal_vars)))
-        self.n_calibration_ = int((groups >= 0).sum())
-        self.calibration_group_ = groups  # (n_train,) the group each point was held out in, −1 none
+        comb = combine_ensemble(np.stack(cal_means), np.stack(cal_vars))
+        self.calibration_ = VarianceScaler().fit(y_g[cal_idx], comb["mean"], np.sqrt(comb["variance"]))
         # prediction graph: every training point
         self.train_nodes_ = nodes
         self.train_graph_ = build_graph(nodes, spec)
@@ -609,6 +556,7 @@ class SpTGNNRegressor(BaseEstimator):
         self.train_y_std_ = y_std
         self.train_ids_ = lab.ids
         self.relations_ = tuple(self.train_graph_.relations)
+        self.n_calibration_ = int(cal_idx.size)
         self.fit_seconds_ = time.perf_counter() - t0
         self.device_ = str(device)
         return self
@@ -693,7 +641,7 @@ class SpTGNNRegressor(BaseEstimator):
             vis[:n_train] = True
             y_all = np.full(graph.n_nodes, np.nan)
             y_all[:n_train] = y_train_std
-            set_label_features(x, graph, y_all, vis, device, own=model.label_messages)
+            set_label_features(x, graph, y_all, vis, device)
         model.to(device).eval()
         with torch.no_grad():
             mu, log_var, _ = forward_nodes(

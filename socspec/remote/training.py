@@ -126,13 +126,12 @@ def forward_nodes(model, inputs: dict, edge_index: torch.Tensor, edge_type: torc
         return torch.cat(means), torch.cat(log_vars), torch.stack(bal).mean()
 
 
-def set_label_features(inputs: dict, graph, y_std, visible, device, own: bool = False) -> None:
+def set_label_features(inputs: dict, graph, y_std, visible, device) -> None:
     """Put :func:`~socspec.remote.graph.label_features` of ``graph`` into ``inputs`` as the
-    ``labels`` (N, 3; 5 with ``own``) and ``labels_present`` (N,) tensors (``visible``: whose
-    labels may be shown)."""
+    ``labels`` (N, 3) and ``labels_present`` (N,) tensors (``visible``: whose labels may be shown)."""
     from .graph import label_features
 
-    feats, present = label_features(graph, y_std, visible, own=own)
+    feats, present = label_features(graph, y_std, visible)
     inputs["labels"] = torch.as_tensor(feats, dtype=torch.float32, device=device)
     inputs["labels_present"] = torch.as_tensor(present, device=device)
 
@@ -181,7 +180,7 @@ def train_member(model, *, train_inputs: dict, train_graph, y_train_std: np.ndar
         vis[:n] = True
         y_all = np.full(val_graph.n_nodes, np.nan)
         y_all[:n] = y_np
-        set_label_features(val_inputs, val_graph, y_all, vis, device, own=model.label_messages)
+        set_label_features(val_inputs, val_graph, y_all, vis, device)
 
     opt = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     state = {"epoch": 0, "best_val": float("inf"), "best_epoch": -1, "bad": 0, "history": [],
@@ -226,7 +225,7 @@ def train_member(model, *, train_inputs: dict, train_graph, y_train_std: np.ndar
             hidden = rng.random(n) < config.label_mask_fraction
             if not hidden.any():
                 hidden[rng.integers(n)] = True
-            set_label_features(train_inputs, train_graph, y_np, ~hidden, device, own=model.label_messages)
+            set_label_features(train_inputs, train_graph, y_np, ~hidden, device)
             loss_nodes = torch.as_tensor(np.flatnonzero(hidden), device=device)
         else:
             loss_nodes = all_nodes
