@@ -64,6 +64,9 @@ def fit_remote(
     label_features: Annotated[bool, typer.Option("--label-features/--no-label-features",
                               help="SpTGNN: neighbours' training labels as an input (never a "
                               "point's own)")] = True,
+    forest_covariate: Annotated[Optional[bool], typer.Option(
+        "--forest-covariate/--no-forest-covariate", help="SpTGNN: a random forest's out-of-fold SOC "
+        "estimate from the covariates as one more covariate (stacking; default: the model's)")] = None,
     backbone: Annotated[str, typer.Option("--backbone", help="SpTGNN: TerraMind v1 size: tiny, "
                         "small or base")] = "tiny",
     backbone_ckpt: Annotated[Optional[Path], typer.Option("--backbone-ckpt", help="SpTGNN: local "
@@ -120,7 +123,7 @@ def fit_remote(
         freeze_backbone=freeze_backbone, graph=graph, moe=moe, relations=relations, images=images,
         position=position, features=_csv_list(features), progress=not quiet and sys.stderr.isatty(),
         spectral_edges=spectral_edges, drop_ood_edges=drop_ood_edges, ood_flags=ood_flags, init=init,
-        ood_spectral_k=ood_spectral_k)
+        ood_spectral_k=ood_spectral_k, forest_covariate=forest_covariate)
     check_run_dir(out, force=force, resume=resume)  # refuse early, before slow work
     if save_model is not None:
         check_run_dir(save_model, force=force)
@@ -178,7 +181,7 @@ def fit_remote(
 def _sptgnn_params(*, device, epochs, members, moran_weight, label_features, backbone,
                    backbone_ckpt, freeze_backbone, graph, moe, relations, images, position,
                    features, progress, spectral_edges="bands", drop_ood_edges=False,
-                   ood_flags=False, init=None, ood_spectral_k=0) -> dict:
+                   ood_flags=False, init=None, ood_spectral_k=0, forest_covariate=None) -> dict:
     """SpTGNN hyper-parameters from the CLI options, checked (bad ones: SocspecInputError)."""
     from socspec.errors import SocspecInputError
     from socspec.remote.graph import RELATIONS
@@ -215,7 +218,8 @@ def _sptgnn_params(*, device, epochs, members, moran_weight, label_features, bac
         from socspec.runs import verify_model_folder
 
         verify_model_folder(init, MODEL_FORMAT, MODEL_FORMAT_VERSION)  # a bad --init fails before any work
-    return {"device": device, "epochs": epochs, "n_members": members, "moran_weight": moran_weight,
+    extra = {} if forest_covariate is None else {"forest_covariate": bool(forest_covariate)}
+    return {**extra, "device": device, "epochs": epochs, "n_members": members, "moran_weight": moran_weight,
             "label_features": label_features, "backbone": backbone,
             "backbone_ckpt": None if backbone_ckpt is None else str(backbone_ckpt),
             "freeze_backbone": freeze_backbone, "graph": graph, "moe": moe, "relations": rel,

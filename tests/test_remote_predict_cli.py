@@ -23,7 +23,7 @@ def test_fit_remote_sptgnn_then_predict_remote(tmp_path):
     res = runner.invoke(app, ["fit-remote", "--data", str(sim / "points.csv"), "--chips",
                               str(sim / "chips.npz"), "--out", str(run), "--folds", "3",
                               "--region", "europe", "--models", "sptgnn,xgboost",
-                              "--save-model", str(model), *FAST])
+                              "--save-model", str(model), "--forest-covariate", *FAST])
     assert res.exit_code == 0, res.output
     m = json.loads((run / "metrics.json").read_text())
     s = m["sptgnn"]
@@ -33,8 +33,8 @@ def test_fit_remote_sptgnn_then_predict_remote(tmp_path):
     assert "xgboost" in m and "ece" not in m["xgboost"]
     p = pd.read_csv(run / "predictions.csv")
     assert (p["std_sptgnn"] > 0).all() and np.isfinite(p["pred_sptgnn"]).all()
-    assert {"config.json", "weights.pt", "training_points.npz", "manifest.json"} <= \
-        {f.name for f in model.iterdir()}
+    assert {"config.json", "weights.pt", "training_points.npz", "manifest.json", "forest.npz"} <= \
+        {f.name for f in model.iterdir()}  # --forest-covariate reached the model
 
     # predict-remote on new points: no SOC column, a subset of the ids
     pts = pd.read_csv(sim / "points.csv").iloc[::4].drop(columns=["soc_g_kg"])
