@@ -17,6 +17,11 @@
    band maxima), degree of saturation drawn from ``--saturation``; ``bands``: the old
    Gaussian-band recipe (water absorption at 1450/1940 nm + a flat darkening).
 
+   The moist experiment runs once per ``--seeds`` seed (split, model and wet draws) and reports
+   each and their mean. ``--unlabeled earthlib [--unlabeled-n N]`` adds earthlib's ICRAF-ISRIC
+   soils as unlabelled scans to every model (all spectra on earthlib's 10 nm grid with its
+   water-band gaps interpolated, new scans too); ``--gap-fill`` is the same grid without them.
+
 Writes OUT/results.json, OUT/loro_regions.png, OUT/loro_f_soc.png, OUT/moist_scores.png and prints
 the tables. Real data is read from ../shared, never copied.
 """
@@ -102,6 +107,13 @@ def main(argv=None):
                          "same-instrument relatives in training, so they can generalise)")
     ap.add_argument("--parts", type=int, default=2)
     ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--unlabeled", choices=["earthlib"], default=None,
+                    help="add earthlib's ICRAF-ISRIC soils as unlabelled scans to every model; all spectra are put "
+                         "on earthlib's 10 nm grid with its water-band gaps (1350–1460, 1790–1960 nm) interpolated, "
+                         "moistened scans too (socspec.lab.unlabeled.with_earthlib)")
+    ap.add_argument("--unlabeled-n", type=int, default=None, help="a random subset of this many earthlib scans")
+    ap.add_argument("--gap-fill", action="store_true",
+                    help="earthlib's grid and gap filling without its scans (the --unlabeled run's reference)")
     args = ap.parse_args(argv)
     if not args.lab_dir.is_dir():
         sys.exit(f"{args.lab_dir} not found (the shared lab libraries are read from there)")
@@ -119,7 +131,18 @@ def main(argv=None):
             part = srng.permutation(idx.size) % args.parts
             reg[idx] = [f"{lib}#{p + 1}" for p in part]
         table.meta["region"] = reg
-    print(f"merged: {table}  regions: {table.meta['region'].value_counts().to_dict()}")
+    unl, refill = None, (lambda t: t)
+    if args.unlabeled or args.gap_fill:
+        from socspec.lab.unlabeled import fill_gaps_like, with_earthlib
+        table, unl = with_earthlib(table, step_nm=10.0, n=args.unlabeled_n)
+        gaps = unl.detection["water_band_gaps_nm"]
+        refill = lambda t: fill_gaps_like(t, gaps, 10.0)  # noqa: E731 — a user's new scans get the same treatment
+        args.step_nm = 10.0
+        if not args.unlabeled:
+            unl = None
+        wl = table.wavelength_nm
+    print(f"merged: {table}  regions: {table.meta['region'].value_counts().to_dict()}"
+          + (f"  + {len(unl)} unlabelled earthlib scans" if unl is not None else ""))
     params = dict(decoder=args.decoder, hidden=args.hidden, epochs=args.epochs, batch_size=args.batch_size,
                   lr=args.lr, wl_min_nm=float(wl[0]),
                   wl_max_nm=float(wl[-1]), step_nm=args.step_nm, device=args.device,
@@ -132,7 +155,7 @@ def main(argv=None):
 
     # ---- experiment 1 (+2): leave one region out
     res = leave_one_region_out(table, region_col="region", model_params=params, seeds=tuple(args.seeds),
-                               progress=not args.quiet)
+                               progress=not args.quiet, unlabeled=unl)
     df = loro_table(res)
     with pd.option_context("display.width", 200, "display.float_format", "{:.3f}".format):
         print("\nLeave-one-region-out (held-out region):")
@@ -146,74 +169,89 @@ def main(argv=None):
     print(f"mean AUROC held-out vs held-in: ours {s['mean_auroc']:.3f}  PCA Q {s['mean_auroc_pca_q']:.3f}")
     write_loro_plots(res, out)
 
-    # ---- moist soils vs re-scans of dry soils
+    # ---- moist soils vs re-scans of dry soils: one model per seed (split, weights and wet draws), averaged
     from socspec.lab import LabSOCModel
 
-    rng = np.random.default_rng(0)
-    regions = table.meta["region"].to_numpy()
-    test_mask = np.zeros(len(table), dtype=bool)
-    for r in np.unique(regions):
-        idx = np.flatnonzero(regions == r)
-        test_mask[rng.choice(idx, size=len(idx) // 4, replace=False)] = True
-    model = LabSOCModel(**params, seed=0, progress=not args.quiet).fit(table.subset(~test_mask))
-    held = table.subset(test_mask)
-    R = held.values.astype(np.float64)
-    rescan = held.with_values(np.clip(R + rng.normal(0, 0.002, R.shape), 1e-4, None))
-    if args.moisture_model == "physical":
-        from socspec.lab.moisture import moisten
-        wet = moisten(R, wl, saturation=rng.uniform(args.saturation[0], args.saturation[1], len(R)),
-                      darkening_at_saturation=rng.uniform(0.4, 0.6, len(R)),
-                      water_path_um=rng.uniform(30, 90, len(R)))
-    else:
-        wet = moisten_bands(R, wl, depth=rng.uniform(args.moist_depth[0], args.moist_depth[1], (len(R), 1)),
-                            darkening=rng.uniform(0.15, 0.35, (len(R), 1)))
-    moist = held.with_values(wet)
-    rows = {}
-    # A physical moisture test beside the residual: fit R ≈ s·R̂·exp(−2κ_w(λ)d) per scan to the
-    # model's own reconstruction R̂ (socspec.lab.mixing.fit_scan_terms: least squares in log space
-    # with liquid water's absorption κ_w) and flag a liquid-water path d beyond the held-in scans'.
-    # "combined": residual OR water path, each threshold at the 97.5 % quantile of the held-in
-    # scans, so the pair keeps about the same 5 % false-alarm budget as one test at 95 %.
-    from socspec.lab.mixing import fit_scan_terms
-    train_t = table.subset(~test_mask)
-    val_t = train_t.subset(np.asarray(model.val_index_))
+    def moist_experiment(seed):
+        rng = np.random.default_rng(seed)
+        regions = table.meta["region"].to_numpy()
+        test_mask = np.zeros(len(table), dtype=bool)
+        for r in np.unique(regions):
+            idx = np.flatnonzero(regions == r)
+            test_mask[rng.choice(idx, size=len(idx) // 4, replace=False)] = True
+        model = LabSOCModel(**params, seed=seed, progress=not args.quiet).fit(table.subset(~test_mask), unlabeled=unl)
+        held = table.subset(test_mask)
+        R = held.values.astype(np.float64)
+        rescan = refill(held.with_values(np.clip(R + rng.normal(0, 0.002, R.shape), 1e-4, None)))
+        if args.moisture_model == "physical":
+            from socspec.lab.moisture import moisten
+            wet = moisten(R, wl, saturation=rng.uniform(args.saturation[0], args.saturation[1], len(R)),
+                          darkening_at_saturation=rng.uniform(0.4, 0.6, len(R)),
+                          water_path_um=rng.uniform(30, 90, len(R)))
+        else:
+            wet = moisten_bands(R, wl, depth=rng.uniform(args.moist_depth[0], args.moist_depth[1], (len(R), 1)),
+                                darkening=rng.uniform(0.15, 0.35, (len(R), 1)))
+        moist = refill(held.with_values(wet))
+        rows = {}
+        # A physical moisture test beside the residual: fit R ≈ s·R̂·exp(−2κ_w(λ)d) per scan to the
+        # model's own reconstruction R̂ (socspec.lab.mixing.fit_scan_terms: least squares in log space
+        # with liquid water's absorption κ_w) and flag a liquid-water path d beyond the held-in scans'.
+        # "combined": residual OR water path, each threshold at the 97.5 % quantile of the held-in
+        # scans, so the pair keeps about the same 5 % false-alarm budget as one test at 95 %.
+        from socspec.lab.mixing import fit_scan_terms
+        train_t = table.subset(~test_mask)
+        val_t = train_t.subset(np.asarray(model.val_index_))
 
-    def water_path(t):
-        x = model.model_inputs(t)
-        return fit_scan_terms(x, model.reconstruct(t), model.wavelength_nm_)[1]
+        def water_path(t):
+            x = model.model_inputs(t)
+            return fit_scan_terms(x, model.reconstruct(t), model.wavelength_nm_)[1]
 
-    w_val, s_val = water_path(val_t), np.asarray(model.val_scores_)
-    water_cut, water_cut2, score_cut2 = (float(np.quantile(w_val, 0.95)), float(np.quantile(w_val, 0.975)),
-                                         float(np.quantile(s_val, 0.975)))
-    for name, t in (("held-out dry scans", held), ("re-scans (noise σ=0.002)", rescan), ("moist", moist)):
-        f = model.predict_frame(t)
-        rows[name] = {"n": len(t), "frac_flagged": float(f["ood_flag"].mean()),
-                      "frac_flagged_pca_q": float(f["pca_q_flag"].mean()),
-                      "median_score": float(f["ood_score"].median())}
-        w = water_path(t)
-        rows[name]["frac_water_flag"] = float(np.mean(w > water_cut))
-        rows[name]["frac_combined"] = float(np.mean((w > water_cut2) | (f["ood_score"].to_numpy() > score_cut2)))
-        rows[name]["median_water_path_um"] = float(np.median(w))
-        parts = model.ood_score_parts(t)
-        for part in ("residual", "latent", "ratio", "water"):  # which part of the combined score flags them
-            if part in parts:
-                rows[name][f"frac_{part}"] = float(np.mean(parts[part].to_numpy() > model.ood_threshold_))
-    val = np.asarray(model.val_scores_)
-    rows["moist"]["auroc_vs_held_in"] = auroc(val, model.predict_frame(moist)["ood_score"])
-    moist_df = pd.DataFrame(rows).T
-    print("\nMoist soils vs re-scans (one model on 75 % of every region; threshold at 5 % false alarms):")
-    print(moist_df.to_string(float_format="{:.3f}".format))
-    from socspec.outputs import atomic_path
-    from socspec.report import plot_scores_by_group
-    sc = np.concatenate([model.predict_frame(t)["ood_score"] for t in (rescan, moist)])
-    grp = ["re-scan"] * len(rescan) + ["moist"] * len(moist)
-    fig = plot_scores_by_group(sc, grp, model.ood_threshold_, reference=val, title="Moist vs dry re-scans")
-    with atomic_path(out / "moist_scores.png") as tmp:
-        fig.savefig(tmp, dpi=110)
+        w_val, s_val = water_path(val_t), np.asarray(model.val_scores_)
+        water_cut, water_cut2, score_cut2 = (float(np.quantile(w_val, 0.95)), float(np.quantile(w_val, 0.975)),
+                                             float(np.quantile(s_val, 0.975)))
+        for name, t in (("held-out dry scans", held), ("re-scans (noise σ=0.002)", rescan), ("moist", moist)):
+            f = model.predict_frame(t)
+            rows[name] = {"n": len(t), "frac_flagged": float(f["ood_flag"].mean()),
+                          "frac_flagged_pca_q": float(f["pca_q_flag"].mean()),
+                          "median_score": float(f["ood_score"].median())}
+            w = water_path(t)
+            rows[name]["frac_water_flag"] = float(np.mean(w > water_cut))
+            rows[name]["frac_combined"] = float(np.mean((w > water_cut2) | (f["ood_score"].to_numpy() > score_cut2)))
+            rows[name]["median_water_path_um"] = float(np.median(w))
+            parts = model.ood_score_parts(t)
+            for part in ("residual", "latent", "ratio", "water"):  # which part of the combined score flags them
+                if part in parts:
+                    rows[name][f"frac_{part}"] = float(np.mean(parts[part].to_numpy() > model.ood_threshold_))
+        val = np.asarray(model.val_scores_)
+        rows["moist"]["auroc_vs_held_in"] = auroc(val, model.predict_frame(moist)["ood_score"])
+        return rows, model, rescan, moist, val
 
-    results = {"config": {**params, "seeds": args.seeds, "n_scans": len(table),
+    per_seed = {}
+    for seed in args.seeds:
+        rows, model, rescan, moist, val = moist_experiment(seed)
+        per_seed[seed] = rows
+        print(f"\nMoist soils vs re-scans, seed {seed} (one model on 75 % of every region; threshold at 5 % false "
+              "alarms):")
+        print(pd.DataFrame(rows).T.to_string(float_format="{:.3f}".format))
+        if seed == args.seeds[0]:
+            from socspec.outputs import atomic_path
+            from socspec.report import plot_scores_by_group
+            sc = np.concatenate([model.predict_frame(t)["ood_score"] for t in (rescan, moist)])
+            grp = ["re-scan"] * len(rescan) + ["moist"] * len(moist)
+            fig = plot_scores_by_group(sc, grp, model.ood_threshold_, reference=val, title="Moist vs dry re-scans")
+            with atomic_path(out / "moist_scores.png") as tmp:
+                fig.savefig(tmp, dpi=110)
+    rows = {name: {k: float(np.mean([per_seed[s][name][k] for s in args.seeds]))
+                   for k in per_seed[args.seeds[0]][name]} for name in per_seed[args.seeds[0]]}
+    print(f"\nMoist soils vs re-scans, mean over seeds {args.seeds}:")
+    print(pd.DataFrame(rows).T.to_string(float_format="{:.3f}".format))
+
+    results = {"config": {**params, "seeds": args.seeds, "n_scans": len(table), "unlabeled": args.unlabeled,
+                          "n_unlabeled": 0 if unl is None else len(unl),
+                          "gap_fill": bool(args.unlabeled or args.gap_fill),
                           "grid_nm": [float(wl[0]), float(wl[-1]), args.step_nm]},
                **{k: v for k, v in res.items() if k != "f_soc_folds"}, "moist": rows,
+               "moist_per_seed": {str(k): v for k, v in per_seed.items()},
                "runtime_s": time.time() - t0}
     write_json(out / "results.json", results)
     print(f"\nwrote {out}/results.json and PNGs in {time.time() - t0:.0f} s")
