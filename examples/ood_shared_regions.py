@@ -219,7 +219,7 @@ def main(argv=None):
             rows[name]["frac_combined"] = float(np.mean((w > water_cut2) | (f["ood_score"].to_numpy() > score_cut2)))
             rows[name]["median_water_path_um"] = float(np.median(w))
             parts = model.ood_score_parts(t)
-            for part in ("residual", "latent", "ratio", "water"):  # which part of the combined score flags them
+            for part in ("residual", "latent", "ratio", "water", "pca_q"):  # which part of the score flags them
                 if part in parts:
                     rows[name][f"frac_{part}"] = float(np.mean(parts[part].to_numpy() > model.ood_threshold_))
         val = np.asarray(model.val_scores_)

