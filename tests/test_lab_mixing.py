@@ -258,6 +258,9 @@ def test_fit_lab_cli_physics_options_and_earthlib_unlabelled(tmp_path):
     m = json.loads((out / "metrics.json").read_text())
     assert (m["config"]["mixing"], m["config"]["photometric"], m["config"]["water"]) == ("hapke", True, True)
     assert len(m["config"]["endmembers"]) == EndmemberLibrary.synthetic().n_endmembers
+    # the default Hapke model is the committee stacked on PLSR: its weight and out-of-fold R² are reported
+    assert 0.0 <= m["config"]["soc_blend_weight"] <= 1.0
+    assert {"pls", "members", "blend", "n"} <= set(m["config"]["soc_blend_out_of_fold"])
     assert {"pls", "pls_tuned"} <= set(m["seeds"]) and m["pls_tuned"]["pretreatment"] in ("snv", "sg1", "snv_sg1")
     res = runner.invoke(app, ["fit-lab", str(tmp_path / "lib.csv"), "--out", str(tmp_path / "e"), "--epochs", "1",
                               "--hidden", "8", "--quiet", "--unlabeled", "earthlib"])

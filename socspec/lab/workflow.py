@@ -131,7 +131,11 @@ def _fit_lab_into(out: Path, final: Path, table: SpectralTable, *, model_params,
         "config": {**{k: (str(v) if isinstance(v, Path) else v) for k, v in model.get_params().items()
                       if k not in ("endmembers", "checkpoint_dir")},
                    "n_latent": model.n_latent_, "n_parameters": model.n_parameters_,
-                   "device": str(model.device_), "endmembers": model.endmembers_.names},
+                   "device": str(model.device_), "endmembers": model.endmembers_.names,
+                   # soc_blend='cv': PLSR's share is 1 − λ; out-of-fold R² of PLSR, members and blend
+                   "soc_blend_weight": (float(model.soc_blend_weight_) if np.isfinite(
+                       getattr(model, "soc_blend_weight_", np.nan)) else None),
+                   "soc_blend_out_of_fold": getattr(model, "soc_blend_oof_r2_", None)},
         "ood": {"threshold": model.ood_threshold_, "false_alarm": model.ood_false_alarm,
                 "calibration": model.ood_calibration_,
                 "pca_q_threshold": model.pca_q_.threshold_, "pca_q_calibration": model.pca_q_.calibration_,
