@@ -156,20 +156,23 @@ def test_save_load_reproduces_predictions(fitted, split, tmp_path):
 
 
 def test_folder_saved_before_the_position_parameters_loads_with_the_old_encoder(split, tmp_path):
-    """Folders written before position_min_wavelength_km / position_frequencies were parameters
-    used 10 km and 16 frequencies: such a folder must load with those, not today's defaults."""
+    """Folders written before position_min_wavelength_km / position_frequencies / forest_covariate
+    were parameters used 10 km, 16 frequencies and no forest: such a folder must load with those,
+    not today's defaults."""
     from socspec.remote.sptgnn import MODEL_FORMAT, MODEL_FORMAT_VERSION
     from socspec.runs import write_manifest
 
     old = SpTGNNRegressor(**dict(FAST, n_members=1, epochs=2, position_min_wavelength_km=10.0,
-                                 position_frequencies=16)).fit(split[0])
+                                 position_frequencies=16, forest_covariate=False)).fit(split[0])
     folder = old.save(tmp_path / "old")
     cfg = json.loads((folder / "config.json").read_text())
     del cfg["params"]["position_min_wavelength_km"], cfg["params"]["position_frequencies"]
+    del cfg["params"]["forest_covariate"]
     (folder / "config.json").write_text(json.dumps(cfg))
     write_manifest(folder, MODEL_FORMAT, MODEL_FORMAT_VERSION)
     loaded = SpTGNNRegressor.load(folder, device="cpu")
     assert (loaded.position_min_wavelength_km, loaded.position_frequencies) == (10.0, 16)
+    assert loaded.forest_covariate is False
     np.testing.assert_array_equal(loaded.predict_detail(split[1]).to_numpy(),
                                   old.predict_detail(split[1]).to_numpy())
 
@@ -224,7 +227,7 @@ def test_evaluate_gives_the_sptgnn_the_baselines_features():
 def test_forest_covariate_is_out_of_fold_leak_free_and_round_trips(split, tmp_path):
     torch.set_num_threads(1)
     train, test = split
-    est = SpTGNNRegressor(**{**FAST, "n_members": 1}, forest_covariate=True).fit(train)
+    est = SpTGNNRegressor(**{**FAST, "n_members": 1}).fit(train)  # on by default
     assert est.members_[0].covariates is not None and est.members_[0].forest_covariate
     # the training points' covariate is out-of-fold, so it is not the forest's in-sample fit
     ym, ys = est.encoder_.target

@@ -187,6 +187,9 @@ class SpTGNNRegressor(BaseEstimator):
         (:class:`~socspec.remote.baselines.RandomForestBaseline`, out-of-fold over 5 spatial-block
         folds on the training points, so no point's value saw its own label; the forest fitted
         on all of them for new points) gives each point one more covariate, its SOC estimate.
+        On by default: on LUCAS (5 spatial folds of 1° blocks, 5 members) it takes the ensemble
+        from 13.66 g/kg RMSE, level with the forest's 13.61, to 13.53, below the forest on every
+        fold (ECE 0.038). Old model folders load with it off.
         Tried and dropped: the forest as a fixed offset with the network fitting residuals
         (LUCAS folds 0-1, one member: it early-stopped after 1-3 epochs, RMSE level with the
         forest, ECE 0.07-0.10).
@@ -229,7 +232,7 @@ class SpTGNNRegressor(BaseEstimator):
                  lr: float = 3e-3, weight_decay: float = 1e-3, hidden: int = 64, n_layers: int = 2,
                  heads: int = 4, dropout: float = 0.2, n_experts: int = 4, top_k: int = 2,
                  beta: float = 0.5, moran_weight: float = 0.1, balance_weight: float = 0.01,
-                 label_features: bool = True, forest_covariate: bool = False,
+                 label_features: bool = True, forest_covariate: bool = True,
                  label_mask_fraction: float = 0.5, graph: bool = True,
                  moe: bool = True, relations=("spatial", "spectral", "elevation"),
                  images: bool = True, position: bool = True, time: bool = True,
@@ -765,6 +768,7 @@ class SpTGNNRegressor(BaseEstimator):
         # folders written before these were parameters used the encoder's defaults of then
         p.setdefault("position_min_wavelength_km", 10.0)
         p.setdefault("position_frequencies", 16)
+        p.setdefault("forest_covariate", False)
         p["device"] = device
         p["progress"] = False
         self = cls(**p)
