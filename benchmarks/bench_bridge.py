@@ -5,11 +5,13 @@ dropping/down-weighting flagged nodes' spectral edges, and transfer.
 
 1. **Planted shifts.** ``simulate_corpus`` over north, south, east, west, volcanic and tropic. The
    sensor-band autoencoder (:class:`socspec.remote.bridge.SensorBandAutoencoder`, physics and ANN
-   decoders, no pre-training, default OOD score: kNN in whitened [log bands, log reconstruction
-   RMSE]) is fitted on 1,200 band spectra of the first four regions (it holds in 20 % of them for
-   its split-conformal threshold at α = 0.05); then, share flagged among
+   decoders, no pre-training, default OOD score: kNN in floored-whitened [log bands, log
+   reconstruction RMSE]; ``physics_combined``: ``novelty="combined"``) is fitted on 1,200 band
+   spectra of the first four regions (it holds in 20 % of them for its split-conformal threshold at
+   α = 0.05, and 10 % more for early stopping); then, share flagged among
 
-   * ``false_alarm_rate`` — the other held-out points of north, south, east (in distribution);
+   * ``false_alarm_rate`` — every other held-out point of the four regions (in distribution; the
+     west ones as simulated, dry); ``false_alarm_rate_north_south_east`` without the west ones;
    * ``planted_region_flag_rate`` — held-out points of the west region made wet with the lab
      moisture model (:func:`socspec.lab.moisture.moisten`, Lobell & Asner 2002, saturation
      S ~ U(``--saturation``, 1), at the band centres); ``flag_rate_by_saturation`` for fixed S;
@@ -19,6 +21,10 @@ dropping/down-weighting flagged nodes' spectral edges, and transfer.
      but mostly under forest: the soil is a small part of the pixel);
    * ``reconstruction_only`` — the same shares with the reconstruction RMSE alone as the score,
      calibrated the same way on the same held-in pixels (the score before the kNN term);
+   * ``shift_score`` — the same shares by the corpus-level shift score
+     (:meth:`~socspec.remote.bridge.SensorBandAutoencoder.shift_frame`), scored on one corpus of the
+     held-out points + volcanic + tropic, and (for the wet rate) one of the held-out north/south/east
+     points + the wet west ones;
    * ``supervised_ceiling`` — share of volcanic / tropic points a random forest TOLD the labels
      catches at 5 % false alarms (5-fold out-of-fold): how separable those band spectra are at all.
      No unsupervised score should be expected above it.
