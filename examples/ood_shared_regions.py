@@ -200,7 +200,8 @@ def main(argv=None):
         # scans, so the pair keeps about the same 5 % false-alarm budget as one test at 95 %.
         from socspec.lab.mixing import fit_scan_terms
         train_t = table.subset(~test_mask)
-        val_t = train_t.subset(np.asarray(model.val_index_))
+        vi = np.asarray(model.val_index_)
+        val_t = train_t.subset(vi[vi < len(train_t)])  # held-in library scans (not the unlabelled extra ones)
 
         def water_path(t):
             x = model.model_inputs(t)
