@@ -128,10 +128,10 @@ def _epoch_child(n_points: int, epochs: int, threads: int) -> dict:
 
 def epoch_benchmark(n_points: int, epochs: int = 3, threads: int = 1) -> dict | None:
     """One SpTGNN training epoch on a simulated corpus of ``n_points`` points (with 8×8 chips,
-    frozen TerraMind tiny features, three relations, label features, 1 member): median seconds
-    of the ``epochs`` epochs' training steps, and the peak RSS of the whole fit (simulation,
+    frozen TerraMind tiny features, three relations, label features, the forest covariate,
+    1 member): median seconds of the ``epochs`` epochs' training steps, and the peak RSS of the whole fit (simulation,
     image features, graphs, training, calibration) in its own subprocess, GB = 1e9 B.
-    Training goes full-graph up to SpTGNNRegressor's ``full_graph_max_nodes`` (30,000), on k-hop
+    Training goes full-graph up to SpTGNNRegressor's ``full_graph_max_nodes`` (100,000), on k-hop
     subgraph batches above. Returns None when the SpTGNN is not importable."""
     try:
         import socspec.remote.sptgnn  # noqa: F401

@@ -530,7 +530,8 @@ class SpTGNNRegressor(BaseEstimator):
                     first = (str(exc).strip().splitlines() or ["mismatch"])[0][:160]
                     raise SocspecInputError(f"the init model does not match this network ({first})",
                                             path=self.init_from, hint="fine-tune with the same features, "
-                                            "relations and image/position/time streams as the init model") from None
+                                            "relations, image/position/time streams and forest covariate "
+                                            "(--forest-covariate) as the init model") from None
             hist = train_member(
                 model, train_inputs=self._tensors(core_arr, device), train_graph=core_graph,
                 y_train_std=y_std[core_idx], val_inputs=self._tensors(val_arr, device),
