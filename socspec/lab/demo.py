@@ -75,8 +75,11 @@ def run_demo(out_dir, *, epochs: int = 300, force: bool = False, progress: bool 
     write_spectra(lib, paths["library"])
     write_spectra(new, paths["new_scans"])
     table = read_spectra(paths["library"])
+    # one network, not fit-lab's default 5-network committee stacked on PLSR: the demo shows the
+    # workflow in seconds (the committee took ~7 min on this library, 2 busy cores)
     metrics = fit_lab_run(table, paths["fit"], model_params=dict(
-        decoder="physics", hidden=128, epochs=epochs, lr=3e-3, batch_size=None, patience=None,
+        decoder="physics", soc_blend="none", hidden=128, epochs=epochs, lr=3e-3, batch_size=None,
+        patience=None,
         wl_min_nm=float(DEMO_WAVELENGTH_NM[0]), wl_max_nm=float(DEMO_WAVELENGTH_NM[-1])),
         test_size=0.4, seeds=(0,), force=force, progress=progress)
     model = load_lab_model(paths["fit"])
