@@ -10,7 +10,8 @@ ECE and 90 % coverage.
 
 1. Feature encoders from the training points only: numeric covariates standardised
    (mean, sd; NaN → 0 after standardising), categorical ones coded 1..C (0 = unknown), target
-   y standardised; frozen image features computed once (``embed_backbone``) per corpus.
+   y standardised; frozen image features computed once (``embed_backbone``) per corpus; with
+   ``forest_covariate`` (default) a random forest's out-of-fold SOC estimate as one more covariate.
 2. A *calibration* split (``calibration_fraction`` of the points, whole spatial blocks of
    ``calibration_block_deg``) is held out; the *core* graph holds the other training points only.
 3. ``n_members`` networks (seeds ``random_state·1000 + m``) are trained on the core graph
