@@ -383,7 +383,7 @@ class SensorBandAutoencoder(BaseEstimator):
         self.stop_index_ = np.flatnonzero(~val)[stop]
         self.shift_reference_ = self._features(x[~val])  # class 0 of shift_frame's forest
         if self.novelty != "none":
-            self._fit_novelty(x[~val])
+            self._fit_novelty(self.shift_reference_)
         self.calibrate(x[val], source="held-in band spectra")
         return self
 
@@ -400,12 +400,11 @@ class SensorBandAutoencoder(BaseEstimator):
         e = per_spectrum_rmse(x, reconstruction)
         return np.log(np.maximum(np.column_stack([x, e]), REFLECTANCE_FLOOR))
 
-    def _fit_novelty(self, band_spectra: np.ndarray) -> None:
+    def _fit_novelty(self, u: np.ndarray) -> None:
         """Whitening (μ, V (Λ + τ)^−½; with ``novelty_floor=None`` V Λ^−½ over the components with
-        non-negligible variance) and the kNN reference: the training pixels' whitened u. numpy's eigh
-        rather than sklearn's PCA(whiten=True), which has no floor and divides by a zero variance."""
-        x, _, r = self._forward(band_spectra)
-        u = self._novelty_features(x.astype(np.float64), r)
+        non-negligible variance) and the kNN reference: the training pixels' whitened u (n, B+1)
+        (:meth:`_features`). numpy's eigh rather than sklearn's PCA(whiten=True), which has no floor
+        and divides by a zero variance."""
         if len(u) <= int(self.novelty_k):
             raise SocspecInputError(f"{len(u)} training band spectra are too few for novelty_k={self.novelty_k}",
                                     hint="give more points, or novelty='none'")
@@ -450,8 +449,8 @@ class SensorBandAutoencoder(BaseEstimator):
         ``false_alarm``)."""
         from ..ood import conformal_calibration
 
-        self.val_scores_ = self.ood_score(band_spectra)
-        self.shift_calibration_ = self._features(band_spectra)  # class 1 of shift_frame's forest, exchangeable
+        self.val_scores_, u = self._score_and_features(band_spectra)
+        self.shift_calibration_ = u  # class 1 of shift_frame's forest, exchangeable
         cal = conformal_calibration(self.val_scores_, float(self.false_alarm))
         cal["scores"] = source
         self.ood_threshold_, self.ood_calibration_ = float(cal["threshold"]), cal
@@ -494,12 +493,17 @@ class SensorBandAutoencoder(BaseEstimator):
     def ood_score(self, band_spectra) -> np.ndarray:
         """(n,) OOD score: the kNN novelty distance (``novelty="knn"``, whitened units) or the
         reconstruction RMSE (``novelty="none"``, reflectance); see the module docstring."""
+        return self._score_and_features(band_spectra)[0]
+
+    def _score_and_features(self, band_spectra) -> tuple[np.ndarray, np.ndarray]:
+        """(:meth:`ood_score`, u of :meth:`_features`) from one forward pass."""
         x, _, r = self._forward(band_spectra)
+        u = self._novelty_features(x.astype(np.float64), r)
         if self.novelty == "none":
             from ..lab.metrics import per_spectrum_rmse
 
-            return per_spectrum_rmse(x, r)
-        return self._knn_distance(self._novelty_features(x.astype(np.float64), r))
+            return per_spectrum_rmse(x, r), u
+        return self._knn_distance(u), u
 
     @property
     def score_description(self) -> str:
