@@ -125,3 +125,79 @@ def test_committee_predicts_the_blend_of_its_members_and_round_trips(tmp_path):
     np.testing.assert_array_equal(back.predict(tab), m.predict(tab))
     assert back.soc_blend_weight_ == pytest.approx(lam, rel=1e-6)
     assert isinstance(m.net_.members[0], LabAutoencoder)
+
+
+def test_held_in_scans_carbon_never_reaches_the_ood_score():
+    """The held-in scans calibrate the conformal OOD threshold, which holds only if the networks
+    treat them as new scans: their SOC may train the blend's PLSR (SOC accuracy) but neither the
+    members' readouts nor the latents the OOD score reads."""
+    lib, tab = small_library_and_table(WL, n=60, seed=1)
+    params = dict(epochs=4, patience=None, soc_blend="cv", n_members=2, val_fraction=0.25)
+    a = small_physics_model(lib, **params).fit(tab)
+    held = a.val_index_
+    assert held.size >= 10
+    moved = tab.subset(np.arange(len(tab)))
+    soc = moved.meta["soc_g_kg"].to_numpy(dtype=float).copy()
+    soc[held] = soc[held] * 3.0 + 20.0  # other carbon for the held-in scans only
+    moved.meta["soc_g_kg"] = soc
+    b = small_physics_model(lib, **params).fit(moved)
+    np.testing.assert_array_equal(b.val_index_, held)
+    np.testing.assert_array_equal(b.val_scores_, a.val_scores_)
+    assert b.ood_threshold_ == a.ood_threshold_
+    np.testing.assert_array_equal(b.predict_frame(tab)["ood_score"], a.predict_frame(tab)["ood_score"])
+    # ...while the blend's PLSR (SOC) still learns from every labelled scan
+    x = torch.as_tensor(a.model_inputs(tab))
+    with torch.no_grad():
+        assert not np.allclose(a.net_.pls(x).numpy(), b.net_.pls(x).numpy())
+
+
+@pytest.mark.parametrize("how", ["snv", "sg1", "snv_sg1"])
+def test_blend_readout_reproduces_the_tuned_pls(how):
+    """The tuned chemometric PLSR as the blend's base: SNV in the readout, the Savitzky–Golay
+    derivative folded into its rotations — the same predictions as PLSTuned itself."""
+    from socspec.lab.models import LinearSOCReadout
+    from socspec.lab.pls import PLSTuned
+    lib, tab = small_library_and_table(WL, n=50, seed=2)
+    m = LabSOCModel(decoder="none", seed=3)
+    m.wavelength_nm_ = WL
+    x = np.asarray(tab.values, dtype=np.float64)
+    state, snv, tuned = m._tuned_readout_state(x, tab.soc_g_kg, None, pretreatments=(how,))
+    assert tuned.pretreatment_ == how and snv == how.startswith("snv")
+    want = PLSTuned(seed=3, step_nm=20.0, pretreatments=(how,)).fit(
+        reflectance_to_absorbance(x), tab.soc_g_kg / 1000.0).predict(reflectance_to_absorbance(x))
+    np.testing.assert_allclose(tuned.predict(reflectance_to_absorbance(x)), want, rtol=1e-10, atol=1e-12)
+    readout = LinearSOCReadout(len(WL), allow_snv=True)
+    readout.set_from_pls(*state, snv=snv)
+    with torch.no_grad():
+        got = readout(torch.as_tensor(x, dtype=torch.float32)).double().numpy()
+    np.testing.assert_allclose(got, want, atol=2e-4 * np.ptp(want))
+    with pytest.raises(ValueError, match="allow_snv"):
+        LinearSOCReadout(len(WL)).set_from_pls(*state, snv=True)
+
+
+def test_auto_blend_base_is_the_pls_with_the_lower_cv_error(tmp_path):
+    """soc_blend_base="auto": the committee's base is the tuned PLSR when its CV RMSE is lower,
+    else the plain one — fitted on every labelled training scan — and it survives save/load."""
+    from socspec.lab.pls import PLSBaseline, PLSTuned
+    lib, tab = small_library_and_table(WL, n=60, seed=1)
+    rng = np.random.default_rng(0)  # multiplicative scatter per scan: what SNV is for
+    tab = tab.with_values(np.clip(tab.values * rng.uniform(0.7, 1.3, (len(tab), 1)), 1e-3, 0.99))
+    m = small_physics_model(lib, epochs=2, patience=None, soc_blend="cv", n_members=2, seed=5,
+                            soc_blend_base="auto").fit(tab)
+    a = reflectance_to_absorbance(np.asarray(m.model_inputs(tab), dtype=np.float64))
+    y = tab.soc_g_kg / 1000.0
+    plain = PLSBaseline(seed=5).fit(a, y)
+    tuned = PLSTuned(seed=5, step_nm=20.0).fit(a, y)
+    cv_plain, cv_tuned = min(plain.cv_rmse_.values()), min(min(r.values()) for r in tuned.cv_rmse_.values())
+    chosen = tuned if cv_tuned < cv_plain else plain
+    assert m.soc_blend_base_ == ("pls" if chosen is plain else f"pls_tuned:{tuned.pretreatment_}")
+    assert m.soc_blend_base_.startswith("pls_tuned")  # scatter makes the pre-treatment win here
+    x = torch.as_tensor(m.model_inputs(tab))
+    with torch.no_grad():
+        np.testing.assert_allclose(m.net_.pls(x).double().numpy(), chosen.predict(a), atol=2e-4 * np.ptp(y))
+    back = LabSOCModel.load(m.save(tmp_path / "model"))
+    np.testing.assert_array_equal(back.predict(tab), m.predict(tab))
+    assert back.soc_blend_base_ == m.soc_blend_base_
+    plain_only = small_physics_model(lib, epochs=2, patience=None, soc_blend="cv", n_members=2, seed=5,
+                                     soc_blend_base="pls").fit(tab)
+    assert plain_only.soc_blend_base_ == "pls"

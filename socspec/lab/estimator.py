@@ -238,7 +238,15 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
         to PLSR where the networks do not help and keeps them where they do. The held-in split
         then only calibrates the OOD thresholds (no early stopping on it). ``none``: the members'
         mean alone. None: ``cv`` for the physics decoder with ``mixing="hapke"`` (the default
-        model), ``none`` otherwise.
+        model), ``none`` otherwise. The OOD score reads the members' own m̂, never the blend's
+        (whose PLSR saw the held-in scans' SOC), and the members' readouts never see those scans.
+    soc_blend_base : {"auto", "pls"}, default="pls"
+        The PLSR of the ``soc_blend="cv"`` blend. ``pls``: on absorbance (components by CV up to
+        30). ``auto``: that or the tuned chemometric PLSR (:class:`~socspec.lab.pls.PLSTuned`: SNV
+        and/or a Savitzky–Golay first derivative, components up to 30), whichever has the lower CV
+        RMSE on the labelled training scans (``soc_blend_base_``); λ is then fitted against the
+        folds' PLSR of that kind. Why: on nirsoil_belgium the tuned PLSR beats the plain one by
+        0.09 R², on LimeSoDa SSP_460 it loses 0.08 — CV tells them apart.
 
     Attributes
     ----------
@@ -267,6 +275,8 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
         OOD scores of the held-in scans.
     soc_blend_weight_ : float
         λ of ``soc_blend="cv"`` (1.0: the members alone; NaN without the blend).
+    soc_blend_base_ : str
+        The blend's PLSR: ``pls`` or ``pls_tuned:<pre-treatment>`` (``soc_blend="cv"`` only).
     n_labelled_, n_unlabelled_ : int
         Training rows with and without SOC.
     device_ : torch.device
@@ -305,6 +315,7 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
         "n_threads": [Interval(Integral, 1, None, closed="left"), None],
         "n_members": [Interval(Integral, 1, None, closed="left"), None],
         "soc_blend": [StrOptions({"cv", "none"}), None],
+        "soc_blend_base": [StrOptions({"auto", "pls"})],
         "ood_calibration": [StrOptions({"split", "cv"})],
         "soc_readout": [StrOptions({"pls", "pls_fixed", "none"}), None],
         "ood_score": [StrOptions({"combined", "reconstruction"})],
@@ -321,7 +332,7 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
                  n_threads: int | None = None, mixing: str = "hapke", photometric: bool | None = None,
                  water: bool | None = None, ood_calibration: str = "split", f_soc_init: str | None = None,
                  n_members: int | None = None, soc_readout: str | None = None, ood_score: str = "combined",
-                 soc_blend: str | None = None):
+                 soc_blend: str | None = None, soc_blend_base: str = "pls"):
         self.decoder = decoder
         self.hidden = hidden
         self.n_latent = n_latent
@@ -356,6 +367,7 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
         self.soc_readout = soc_readout
         self.ood_score = ood_score
         self.soc_blend = soc_blend
+        self.soc_blend_base = soc_blend_base
 
     # ------------------------------------------------------------------ params
     def _check_params(self):
@@ -451,6 +463,10 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
             return self.soc_blend
         return "cv" if self.decoder == "physics" and self.mixing == "hapke" else "none"
 
+    def _soc_blend_base(self) -> str:
+        """The blend's base PLSR: ``auto`` (plain or tuned, by CV) or ``pls`` (plain only)."""
+        return self.soc_blend_base
+
     def _n_members(self) -> int:
         """``n_members`` with None resolved (5 for the stacked committee, else 1); the committee needs ≥ 2."""
         n = (5 if self._soc_blend() == "cv" else 1) if self.n_members is None else int(self.n_members)
@@ -465,19 +481,44 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
             return self.soc_readout
         return "pls" if self.decoder == "physics" and self.mixing == "hapke" else "none"
 
-    def _pls_readout_state(self, x: np.ndarray, soc_g_kg: np.ndarray, groups) -> tuple:
+    def _pls_readout_state(self, x: np.ndarray, soc_g_kg: np.ndarray, groups, return_cv: bool = False):
         """A PLSR of SOC mass fraction on absorbance of the labelled rows ``x`` (components by CV up
         to 30, folds keeping ``groups`` whole) as :meth:`LinearSOCReadout.set_from_pls` arguments
-        (absorbance mean, rotations, y loadings, y mean, score sd); fewer than 4 rows: the mean."""
+        (absorbance mean, rotations, y loadings, y mean, score sd); fewer than 4 rows: the mean.
+        ``return_cv``: (state, the chosen count's CV RMSE in mass fraction; inf for the mean)."""
         from .pls import PLSBaseline
         a = reflectance_to_absorbance(np.asarray(x, dtype=np.float64))
         y = to_fraction(np.asarray(soc_g_kg, dtype=np.float64))
         if len(y) < 4:  # too few to choose components: a constant readout at the mean
-            return a.mean(axis=0), np.zeros((a.shape[1], 0)), np.zeros(0), float(y.mean()), np.zeros(0)
+            state = a.mean(axis=0), np.zeros((a.shape[1], 0)), np.zeros(0), float(y.mean()), np.zeros(0)
+            return (state, float("inf")) if return_cv else state
         pls = PLSBaseline(max_components=READOUT_MAX_COMPONENTS, seed=int(self.seed)).fit(a, y, groups=groups)
         mu = a.mean(axis=0)
         rot = pls.pls_.x_rotations_
-        return mu, rot, pls.pls_.y_loadings_.reshape(-1), float(y.mean()), ((a - mu) @ rot).std(axis=0)
+        state = mu, rot, pls.pls_.y_loadings_.reshape(-1), float(y.mean()), ((a - mu) @ rot).std(axis=0)
+        return (state, float(min(pls.cv_rmse_.values()))) if return_cv else state
+
+    def _tuned_readout_state(self, x: np.ndarray, soc_g_kg: np.ndarray, groups,
+                             pretreatments=None) -> tuple[tuple, bool, object]:
+        """The tuned chemometric PLSR (:class:`~socspec.lab.pls.PLSTuned`: SNV and/or a Savitzky–Golay
+        first derivative and up to 30 components, chosen by CV) of SOC mass fraction on absorbance of
+        the labelled rows ``x``, as (:meth:`_pls_readout_state`-shaped state, snv, the fitted
+        PLSTuned). The derivative is linear, A·S, so it is folded into the rotations (S·v_c) and
+        the blend's :class:`~socspec.lab.models.LinearSOCReadout` reproduces PLSTuned's prediction."""
+        from ..preprocess import snv_values
+        from .pls import PRETREATMENTS, PLSTuned, pretreat
+        a = reflectance_to_absorbance(np.asarray(x, dtype=np.float64))
+        y = to_fraction(np.asarray(soc_g_kg, dtype=np.float64))
+        step = float(np.median(np.diff(self.wavelength_nm_))) if len(self.wavelength_nm_) > 1 else 1.0
+        t = PLSTuned(max_components=READOUT_MAX_COMPONENTS, seed=int(self.seed), step_nm=step,
+                     pretreatments=PRETREATMENTS if pretreatments is None else pretreatments).fit(a, y, groups=groups)
+        snv = t.pretreatment_.startswith("snv")
+        a0 = snv_values(a) if snv else a
+        rot = t.pls_.x_rotations_
+        if t.pretreatment_.endswith("sg1"):  # S (M, M): row j = the derivative of the unit spectrum e_j
+            rot = pretreat(np.eye(a.shape[1]), "sg1", t.window_) @ rot
+        mu = a0.mean(axis=0)
+        return (mu, rot, t.pls_.y_loadings_.reshape(-1), float(y.mean()), ((a0 - mu) @ rot).std(axis=0)), snv, t
 
     @staticmethod
     def _pls_state_predict(state: tuple, x: np.ndarray) -> np.ndarray:
@@ -570,6 +611,7 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
         fold, stop_half = self._member_folds(data, len(members)) if blend else (None, None)
         oof_pls = np.full(len(data), np.nan)
         oof_net = np.full(len(data), np.nan)
+        oof_tuned = np.full(len(data), np.nan)  # the fold's tuned PLSR (soc_blend_base="auto")
         for i, member in enumerate(members):  # members are trained one after another
             self.net_ = member
             if blend:
@@ -579,11 +621,12 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
                 fit_rows, stop_rows = None, None
                 train_d, val_d = data.split(self.device_)
             state = None
-            if initialise:
-                state = self.initialise_network(data, fit_rows=fit_rows,
-                                                readout_rows=None if fold is None else fold != i)
+            if initialise:  # a committee member's readout never sees the held-in scans' SOC: they
+                # calibrate the OOD threshold, which holds only for scans the networks treat as new
+                state = self.initialise_network(data, fit_rows=fit_rows, readout_rows=None if fold is None
+                                                else (fold != i) & ~data.validation)
             if blend and state is None:  # no readout (or not initialised): the fold's PLSR for λ
-                lab = data.labelled & (fold != i)
+                lab = data.labelled & (fold != i) & ~data.validation
                 state = self._pls_readout_state(data.reflectance[lab], data.soc_g_kg[lab],
                                                 self._row_groups(data)[lab])
             ckpt = self.checkpoint_dir
@@ -598,15 +641,27 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
                     resume=resume, progress=self.progress, identity=self.run_identity(data))
             if i == 0:
                 out = res  # history and best epoch of member 0
-            if blend:  # out-of-fold SOC (mass fraction) of this member and of its fold's PLSR, on the
-                # half of fold i its early stopping did not look at (the other half is optimistic)
-                rows = np.flatnonzero((fold == i) & ~stop_half & data.labelled)
+            if blend:  # out-of-fold SOC (mass fraction) of this member and of its fold's PLSR on fold i
+                # (λ reads the half its early stopping did not look at: the other half is optimistic)
+                rows = np.flatnonzero((fold == i) & data.labelled)
                 oof_pls[rows] = self._pls_state_predict(state, data.reflectance[rows])
+                if self._soc_blend_base() == "auto":
+                    lab = data.labelled & (fold != i) & ~data.validation
+                    tuned = self._tuned_readout_state(data.reflectance[lab], data.soc_g_kg[lab],
+                                                      self._row_groups(data)[lab])[2]
+                    oof_tuned[rows] = tuned.predict(reflectance_to_absorbance(
+                        np.asarray(data.reflectance[rows], dtype=np.float64)))
                 self.net_ = member
                 oof_net[rows] = self._forward_x(data.reflectance[rows], decode=False)[0][:, SOC_INDEX]
         self.net_ = ensemble
+        self.ood_latents_ = "members"  # the OOD score reads the members' own m̂, never the blend's
         if blend:
-            self._fit_soc_blend(data, oof_pls, oof_net)
+            self._oof_stop_half = stop_half  # diagnostics: which out-of-fold rows early stopping saw
+            scored = ~stop_half
+            self._fit_soc_blend(data, np.where(scored, oof_pls, np.nan), np.where(scored, oof_net, np.nan),
+                                np.where(scored, oof_tuned, np.nan))
+            self._soc_blend_oof_all = {"rows": np.flatnonzero(np.isfinite(oof_net)),
+                                       "pls": oof_pls[np.isfinite(oof_net)], "members": oof_net[np.isfinite(oof_net)]}
         else:
             self.soc_blend_weight_ = float("nan")
         self.history_ = out["history"]
@@ -647,15 +702,33 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
         stop[rows] = [stop_of[str(g)] for g in groups[rows]]
         return fold, stop
 
-    def _fit_soc_blend(self, data: LabTrainingData, oof_pls: np.ndarray, oof_net: np.ndarray) -> None:
-        """λ on the out-of-fold rows (y; p: fold PLSR; n: fold member; mass fractions; d = n − p):
-        the least-squares weight λ̂ = Σ(y − p)d / Σd², less one standard error
-        se = sqrt(mean((y − p − λ̂d)²) / Σd²), clipped to [0, 1]; and the blend's PLSR on every
-        labelled row. Why the standard error: the members replace PLSR only as far as the
-        out-of-fold evidence is clear (the one-standard-error rule, Breiman et al. 1984; Hastie et
-        al. 2009 §7.10) — on 100–500 scans λ̂'s noise alone otherwise costs R² against PLSR."""
+    def _fit_soc_blend(self, data: LabTrainingData, oof_pls: np.ndarray, oof_net: np.ndarray,
+                       oof_tuned: np.ndarray | None = None) -> None:
+        """The blend's base PLSR on every labelled row and λ on the out-of-fold rows (y; p: the fold's
+        base PLSR; n: fold member; mass fractions; d = n − p): the least-squares weight
+        λ̂ = Σ(y − p)d / Σd², less one standard error se = sqrt(mean((y − p − λ̂d)²) / Σd²), clipped
+        to [0, 1]. Why the standard error: the members replace PLSR only as far as the out-of-fold
+        evidence is clear (the one-standard-error rule, Breiman et al. 1984; Hastie et al. 2009
+        §7.10) — on 100–500 scans λ̂'s noise alone otherwise costs R² against PLSR.
+
+        The base (``soc_blend_base``): ``pls`` is the PLSR on absorbance; ``auto`` (with
+        ``oof_tuned``, the folds' tuned PLSR) is whichever of that and the tuned chemometric
+        PLSR (:class:`~socspec.lab.pls.PLSTuned`) has the lower CV RMSE on the labelled rows
+        (``soc_blend_base_``): a spectroscopist's pre-treatment when CV prefers it (nirsoil_belgium),
+        plain absorbance when not (LimeSoDa SSP_460, where SNV and derivatives lose)."""
         from ..metrics import r2
+        lab = data.labelled
+        groups = self._row_groups(data)[lab]
+        state, cv_plain = self._pls_readout_state(data.reflectance[lab], data.soc_g_kg[lab], groups, return_cv=True)
+        snv, base, cv = False, "pls", {"pls": cv_plain}
+        if oof_tuned is not None and np.isfinite(oof_tuned).any() and lab.sum() >= 4:
+            t_state, t_snv, tuned = self._tuned_readout_state(data.reflectance[lab], data.soc_g_kg[lab], groups)
+            cv["pls_tuned"] = float(min(min(r.values()) for r in tuned.cv_rmse_.values()))
+            if cv["pls_tuned"] < cv["pls"]:
+                state, snv, base = t_state, t_snv, f"pls_tuned:{tuned.pretreatment_}"
+                oof_pls = oof_tuned
         ok = np.isfinite(oof_pls) & np.isfinite(oof_net)
+        self._soc_blend_oof = {"rows": np.flatnonzero(ok), "pls": oof_pls[ok], "members": oof_net[ok]}  # diagnostics
         y = to_fraction(data.soc_g_kg[ok])
         p, n = oof_pls[ok], oof_net[ok]
         d = n - p
@@ -666,13 +739,13 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
             lam = float(np.clip(lam_hat - se, 0.0, 1.0))
         else:  # the members agree with PLSR out of fold (or nothing to weigh): keep them
             lam_hat, se, lam = 1.0, 0.0, 1.0
-        lab = data.labelled
-        state = self._pls_readout_state(data.reflectance[lab], data.soc_g_kg[lab], self._row_groups(data)[lab])
-        self.net_.set_blend(lam, *state)
+        self.net_.set_blend(lam, *state, snv=snv)
         self.soc_blend_weight_ = lam
+        self.soc_blend_base_ = base
         self.soc_blend_oof_r2_ = {"pls": float(r2(y, p)), "members": float(r2(y, n)),
                                   "blend": float(r2(y, p + lam * d)), "n": int(ok.sum()),
-                                  "weight_least_squares": lam_hat, "weight_se": se}
+                                  "weight_least_squares": lam_hat, "weight_se": se, "base": base,
+                                  "base_cv_rmse_fraction": cv}
 
     def _add_out_of_fold_calibration(self, data: LabTrainingData, n_folds: int = 5):
         """``ood_calibration="cv"``: out-of-fold reconstruction RMSE and PCA Q of every training row.
@@ -758,7 +831,7 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
         else:
             if self.ood_score == "combined" and len(x_train) >= 3:
                 from ..ood import ResidualLatentScore
-                m, r = self._forward_x(x_train)
+                _, r, m = self._forward_x(x_train, ood=True)
                 self.ood_scorer_ = ResidualLatentScore().fit(x_train - r, self._latent_features(x_train, m, r),
                                                              one_sided=[False, False, True, True])
             self.val_scores_ = self.ood_scores_inputs(x_calib)
@@ -840,22 +913,39 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
         return self
 
     # --------------------------------------------------------------- predict
+    def _ood_reads_members(self) -> bool:
+        """Whether the OOD latents are the committee members' own m̂ rather than the SOC blend's
+        (models fitted since the blend's PLSR ceased to reach the OOD score; older folders: blend)."""
+        net = self.net_
+        return (isinstance(net, MemberAverage) and net.pls is not None
+                and getattr(self, "ood_latents_", "blend") == "members")
+
     @torch.no_grad()
-    def _forward_x(self, x: np.ndarray, decode: bool = True):
+    def _forward_x(self, x: np.ndarray, decode: bool = True, ood: bool = False):
+        """(m̂ (n, K), R̂ (n, M) or None) of model inputs ``x``. ``ood=True`` returns (m̂, R̂, m̂_ood):
+        m̂_ood is the latent the OOD score reads — the members' own mean for the stacked committee
+        (the blend's PLSR is fitted on every labelled scan, the held-in scans that calibrate the
+        threshold too, so blended latents would score those scans in-sample), else m̂."""
         self.net_.eval()
-        ms, rs = [], []
+        members = self._ood_reads_members()
+        ms, rs, mo = [], [], []
         for s in range(0, len(x), _PREDICT_CHUNK):
             xb = torch.as_tensor(x[s:s + _PREDICT_CHUNK], device=self.device_)
             with autocast(self.device_):
                 if decode:
-                    m, r = self.net_(xb)
+                    m_raw, r = self.net_(xb, blend=False) if members else self.net_(xb)
                 else:  # SOC only: skip the decoder
-                    m, r = self.net_.encode(xb), None
+                    m_raw, r = (self.net_.encode(xb, blend=False) if members else self.net_.encode(xb)), None
+                m = self.net_._blend(xb, m_raw) if members else m_raw
             ms.append(m.float().cpu().numpy())
+            mo.append(m_raw.float().cpu().numpy())
             rs.append(None if r is None else r.float().cpu().numpy())
-        m = np.concatenate(ms) if ms else np.zeros((0, self.n_latent_), np.float32)
+        empty = np.zeros((0, self.n_latent_), np.float32)
+        m = np.concatenate(ms) if ms else empty
         r = None if self.net_.decoder is None or not decode else (
             np.concatenate(rs) if rs else np.zeros((0, len(self.wavelength_nm_)), np.float32))
+        if ood:
+            return m, r, (np.concatenate(mo) if mo else empty)
         return m, r
 
     @torch.no_grad()
@@ -893,7 +983,7 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
         x = np.asarray(x, dtype=np.float32)
         if self.net_.decoder is None:
             return np.full(len(x), np.nan)
-        m, r = self._forward_x(x)
+        _, r, m = self._forward_x(x, ood=True)
         return self._score_from(x, m, r)
 
     def ood_score_parts(self, table: SpectralTable) -> pd.DataFrame:
@@ -907,7 +997,7 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
         if getattr(self, "ood_scorer_", None) is None:
             return out
         x = self.model_inputs(table)
-        m, r = self._forward_x(x)
+        _, r, m = self._forward_x(x, ood=True)
         parts = self.ood_scorer_.parts(np.asarray(x, np.float64) - r, self._latent_features(x, m, r))
         for name, p in zip(("residual", "latent", "ratio", "water", "pca_q"), parts):
             out[name] = p
@@ -985,8 +1075,8 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
         """id, soc_pred (g/kg), ood_score, ood_threshold, ood_flag, pca_q, pca_q_threshold,
         pca_q_flag (+ soc_g_kg where the table has it). ood_score is NaN for decoder='none'."""
         x = self.model_inputs(table)
-        m, r = self._forward_x(x)
-        score = np.full(len(x), np.nan) if r is None else self._score_from(x, m, r)
+        m, r, m_ood = self._forward_x(x, ood=True)
+        score = np.full(len(x), np.nan) if r is None else self._score_from(x, m_ood, r)
         q = self.pca_q_.score(reflectance_to_absorbance(x))
         df = pd.DataFrame({"id": table.ids, "soc_pred": from_fraction(m[:, SOC_INDEX].astype(np.float64)),
                            "ood_score": score, "ood_threshold": self.ood_threshold_,
@@ -1043,6 +1133,8 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
             "best_epoch": self.best_epoch_, "device": str(self.device_),
             "soc_blend_weight": _finite_or_none(getattr(self, "soc_blend_weight_", float("nan"))),
             "soc_blend_oof_r2": getattr(self, "soc_blend_oof_r2_", None),
+            "ood_latents": getattr(self, "ood_latents_", "blend"),
+            "soc_blend_base": getattr(self, "soc_blend_base_", None),
             "n_parameters": self.n_parameters_, "torch": torch.__version__,
             "pca_q_input": "absorbance log10(1/R) of the model inputs",
         }
@@ -1092,6 +1184,8 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
             obj.endmembers = GridEndmembers.load(path / "endmembers.npz")
             obj.build_network(len(obj.wavelength_nm_))
             state = load_torch(path / "weights.pt", map_location=obj.device_, what="weights.pt")
+            if isinstance(obj.net_, MemberAverage) and obj.net_.pls is not None and "pls.snv_" not in state:
+                state["pls.snv_"] = torch.zeros(())  # committees saved before the tuned blend base: plain PLSR
             obj.net_.load_state_dict(state)
             obj.net_.eval()
             obj.ood_threshold_ = float("nan") if cfg["ood_threshold"] is None else float(cfg["ood_threshold"])
@@ -1104,6 +1198,9 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
             obj.val_scores_ = np.asarray([np.nan if v is None else v for v in cfg["val_scores"]], dtype=np.float64)
             obj.pca_q_ = PCAQResidual.from_state(read_json(path / "pca_q.json"))
             obj.n_labelled_, obj.n_unlabelled_ = cfg["n_labelled"], cfg["n_unlabelled"]
+            obj.ood_latents_ = cfg.get("ood_latents", "blend")  # folders saved before: the blend's m̂
+            if cfg.get("soc_blend_base") is not None:
+                obj.soc_blend_base_ = cfg["soc_blend_base"]
             blend_w = getattr(obj.net_, "blend_weight", None)
             obj.soc_blend_weight_ = float("nan") if blend_w is None else float(blend_w)
         except SocspecInputError:

@@ -45,8 +45,11 @@ class LinearSOCReadout(nn.Module):
     (c ≥ the CV-chosen count) have v_c = 0: their score is 0 and their q_c never moves.
     """
 
-    def __init__(self, n_wavelengths: int, max_components: int = READOUT_MAX_COMPONENTS):
+    def __init__(self, n_wavelengths: int, max_components: int = READOUT_MAX_COMPONENTS, allow_snv: bool = False):
         super().__init__()
+        # allow_snv: a buffer snv_ (0/1) says whether absorbance is SNV-normalised per scan before the
+        # scores (the blend's tuned PLSR); the encoders' readouts never are, and keep their old state
+        self.register_buffer("snv_", torch.zeros(()) if allow_snv else None)  # None: not in the state
         self.register_buffer("absorbance_mean_", torch.zeros(n_wavelengths))
         self.register_buffer("rotations_", torch.zeros(n_wavelengths, max_components))
         self.register_buffer("score_scale_", torch.ones(max_components))
@@ -54,9 +57,16 @@ class LinearSOCReadout(nn.Module):
         self.b = nn.Parameter(torch.zeros(()))
 
     @torch.no_grad()
-    def set_from_pls(self, absorbance_mean, rotations, y_loadings, y_mean: float, score_scale) -> None:
+    def set_from_pls(self, absorbance_mean, rotations, y_loadings, y_mean: float, score_scale,
+                     snv: bool = False) -> None:
         """Load a fitted PLS: μ_A (M,), rotations (M, c), y_loadings (c,) and ŷ's mean (mass
-        fraction), score standard deviations (c,); c ≤ C_max."""
+        fraction), score standard deviations (c,); c ≤ C_max. ``snv``: A is SNV-normalised per scan
+        (row mean 0, sd 1 with ddof 1) before μ_A and the rotations apply (needs ``allow_snv``). A
+        linear pre-treatment (a Savitzky–Golay derivative S) is folded into the rotations (S·v_c)."""
+        if snv and self.snv_ is None:
+            raise ValueError("this readout was built without allow_snv")
+        if self.snv_ is not None:
+            self.snv_.fill_(1.0 if snv else 0.0)
         rot = np.asarray(rotations, dtype=np.float64)
         c = rot.shape[1]
         if rot.shape[0] != self.rotations_.shape[0] or c > self.rotations_.shape[1]:
@@ -76,6 +86,8 @@ class LinearSOCReadout(nn.Module):
     def forward(self, reflectance: torch.Tensor) -> torch.Tensor:
         with torch.autocast(device_type=reflectance.device.type, enabled=False):
             a = -torch.log10(reflectance.float().clamp_min(1e-4))
+            if self.snv_ is not None and bool(self.snv_ > 0):
+                a = (a - a.mean(dim=1, keepdim=True)) / a.std(dim=1, keepdim=True)  # unbiased, as socspec.preprocess.snv
             t = (a - self.absorbance_mean_) @ self.rotations_ / self.score_scale_
             return t @ self.q + self.b
 
@@ -405,17 +417,19 @@ class MemberAverage(nn.Module):
         self.pls = None
         if soc_blend:
             n_wavelengths = members[0].encoder.mean_.shape[0]
-            self.pls = LinearSOCReadout(n_wavelengths).requires_grad_(False)
+            self.pls = LinearSOCReadout(n_wavelengths, allow_snv=True).requires_grad_(False)
             self.register_buffer("blend_weight", torch.ones(()))
 
     @torch.no_grad()
-    def set_blend(self, weight: float, absorbance_mean, rotations, y_loadings, y_mean: float, score_scale) -> None:
-        """Load the blend's PLSR (as :meth:`LinearSOCReadout.set_from_pls`) and λ = ``weight`` in [0, 1]."""
+    def set_blend(self, weight: float, absorbance_mean, rotations, y_loadings, y_mean: float, score_scale,
+                  snv: bool = False) -> None:
+        """Load the blend's PLSR (as :meth:`LinearSOCReadout.set_from_pls`, ``snv`` included) and
+        λ = ``weight`` in [0, 1]."""
         if self.pls is None:
             raise ValueError("this ensemble was built without soc_blend")
         if not 0.0 <= float(weight) <= 1.0:
             raise ValueError(f"blend weight must be in [0, 1], got {weight!r}")
-        self.pls.set_from_pls(absorbance_mean, rotations, y_loadings, y_mean, score_scale)
+        self.pls.set_from_pls(absorbance_mean, rotations, y_loadings, y_mean, score_scale, snv=snv)
         self.blend_weight.fill_(float(weight))
 
     @property
@@ -436,14 +450,18 @@ class MemberAverage(nn.Module):
         rest = rest * ((1.0 - soc) / (1.0 - m[:, SOC_INDEX]).clamp_min(1e-6))[:, None]
         return torch.cat([rest[:, :SOC_INDEX], soc[:, None], rest[:, SOC_INDEX:]], dim=1)
 
-    def encode(self, reflectance: torch.Tensor) -> torch.Tensor:
-        return self._blend(reflectance, torch.stack([mb.encode(reflectance) for mb in self.members]).mean(0))
+    def encode(self, reflectance: torch.Tensor, blend: bool = True) -> torch.Tensor:
+        """(B, K) m̂: the members' mean, blended with the PLSR when ``blend`` (and the ensemble has one)."""
+        m = torch.stack([mb.encode(reflectance) for mb in self.members]).mean(0)
+        return self._blend(reflectance, m) if blend else m
 
-    def forward(self, reflectance: torch.Tensor):
+    def forward(self, reflectance: torch.Tensor, blend: bool = True):
+        """(m̂, R̂); ``blend=False`` returns the members' own mean m̂ (what the OOD score reads: the
+        blend's PLSR is fitted on every labelled scan, held-in ones too)."""
         outs = [mb(reflectance) for mb in self.members]
         m = torch.stack([o[0] for o in outs]).mean(0)
         r = None if outs[0][1] is None else torch.stack([o[1] for o in outs]).mean(0)
-        return self._blend(reflectance, m), r
+        return (self._blend(reflectance, m) if blend else m), r
 
 
 def build_autoencoder(decoder: str, n_wavelengths: int, n_latent: int, hidden: int = 512,
