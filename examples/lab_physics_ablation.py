@@ -70,6 +70,26 @@ def _variant_base(v: str) -> dict:
             "endmembers": lib, "f_soc_init": init}
 
 
+def blend_record(m, train, test) -> dict:
+    """The committee's stacking data (soc_blend='cv'), so other blend rules can be scored offline:
+    λ, the base, out-of-fold SOC (g/kg) of every labelled fold row (``oof_scored``: the half λ
+    reads), and the test scans' member mean and base PLSR."""
+    oof = getattr(m, "_soc_blend_oof_all", None)
+    if oof is None:
+        return {}
+    import torch
+    x = torch.as_tensor(m.model_inputs(test))
+    with torch.no_grad():
+        members = torch.stack([mb.encode(x)[:, 0] for mb in m.net_.members]).mean(0).double().numpy()
+        base = m.net_.pls(x).double().numpy()
+    rows = oof["rows"]
+    return {"blend": {"weight": m.soc_blend_weight_, "base": getattr(m, "soc_blend_base_", "pls"),
+                      "oof_r2": m.soc_blend_oof_r2_, "oof_y": train.soc_g_kg[rows].tolist(),
+                      "oof_pls": (1000 * oof["pls"]).tolist(), "oof_members": (1000 * oof["members"]).tolist(),
+                      "oof_scored": (~m._oof_stop_half[rows]).tolist(),
+                      "test_members": (1000 * members).tolist(), "test_base": (1000 * base).tolist()}}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shared", type=Path, default=REPO.parent / "shared")
@@ -150,9 +170,11 @@ def main(argv=None):
                                     else float("nan"))
                     met.update(seconds=time.perf_counter() - t0, best_epoch=m.best_epoch_)
                     rows.setdefault(key, []).append(met)
-                    runs.append({"set": name, "seed": s, "variant": key, **met})
+                    runs.append({"set": name, "seed": s, "variant": key, **met, **blend_record(m, train, test)})
                     print(f"{name:18s} seed {s} {key:28s} R² {met['r2']:.3f} RMSE {met['rmse']:.2f} "
-                          f"MRMSE {met['mrmse']:.2f} % ({met['seconds']:.0f} s, best epoch {m.best_epoch_})",
+                          f"MRMSE {met['mrmse']:.2f} % ({met['seconds']:.0f} s, best epoch {m.best_epoch_}"
+                          + (f", λ {m.soc_blend_weight_:.2f} on {m.soc_blend_base_}" if hasattr(m, "soc_blend_base_")
+                             else "") + ")",
                           flush=True)
                     grid_model = grid_model or m
                     if args.plots and s == args.seeds[0]:
