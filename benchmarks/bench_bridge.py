@@ -60,6 +60,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
+
+AREA_K = 10  # area scores: each judged point pooled with its 9 nearest (bridge.AREA_RADIUS_KM = 60 km)
+CONFIDENCE = 0.9  # training-conditional thresholds: false alarms ≤ α for a fit with probability ≥ 0.9
 
 
 def _supervised_ceiling(x, inside, region_rows, seed: int) -> float:
@@ -104,7 +108,8 @@ def planted_shifts(n: int, saturation: float, seed: int) -> dict:
            "n_tropic_points": int(tropic.shape[0])}
     for decoder, novelty in (("physics", "knn"), ("physics", "combined"), ("ann", "knn")):
         t0 = time.perf_counter()
-        ae = SensorBandAutoencoder(decoder=decoder, novelty=novelty, seed=seed).fit(x[train])
+        ae = SensorBandAutoencoder(decoder=decoder, novelty=novelty, seed=seed).fit(
+            x[train], lat_deg=c.lat[train], lon_deg=c.lon[train])  # positions: the area scores' calibration
         row = {k: float(ae.flag(v).mean()) for k, v in sets.items()}
         row.update(threshold=ae.ood_threshold_, score=ae.score_description,
                    n_calibration=ae.ood_calibration_["n_calibration"], fit_seconds=time.perf_counter() - t0)
@@ -130,10 +135,35 @@ def planted_shifts(n: int, saturation: float, seed: int) -> dict:
                                   "false_alarm_rate_north_south_east": float(fb[:dry_rows.size].mean()),
                                   "planted_region_flag_rate": float(fb[dry_rows.size:].mean()),
                                   "seconds": time.perf_counter() - t0}
+            # area scores (each point's score pooled over its AREA_K nearest judged points), same corpora;
+            # then every score again at the training-conditional threshold (CONFIDENCE)
+            rows_a = np.r_[held, np.flatnonzero(reg == "volcanic"), np.flatnonzero(reg == "tropic")]
+            rows_b = np.r_[dry_rows, wet_rows]
+            xa, xb = np.vstack([x[held], volcanic, tropic]), np.vstack([x[dry_rows], wet])
+            pa = dict(lat_deg=c.lat[rows_a], lon_deg=c.lon[rows_a], area_k=AREA_K)
+            pb = dict(lat_deg=c.lat[rows_b], lon_deg=c.lon[rows_b], area_k=AREA_K)
+            for confidence in (None, CONFIDENCE):
+                ae.set_params(false_alarm_confidence=confidence)
+                fa = pd.concat([ae.score_frame(xa, **pa), ae.shift_frame(xa, **pa)], axis=1)
+                fb = pd.concat([ae.score_frame(xb, **pb), ae.shift_frame(xb, **pb)], axis=1)
+                rates = {}
+                for col in ("ood_flag", "shift_flag", "area_ood_flag", "area_shift_flag"):
+                    a, b = fa[col].to_numpy(bool), fb[col].to_numpy(bool)
+                    rates[col[:-5]] = {"false_alarm_rate": float(a[:n1].mean()),
+                                       "mineralogy_region_flag_rate": float(a[n1:n2].mean()),
+                                       "tropic_forest_flag_rate": float(a[n2:].mean()),
+                                       "false_alarm_rate_north_south_east": float(b[:dry_rows.size].mean()),
+                                       "planted_region_flag_rate": float(b[dry_rows.size:].mean())}
+                if confidence is None:
+                    out["area_ood"], out["area_shift"] = rates["area_ood"], rates["area_shift"]
+                else:
+                    out[f"conditional_{confidence:g}"] = rates
+            ae.set_params(false_alarm_confidence=None)
         print(f"{name:17s} false alarms {row['false_alarm_rate']:.3f} (n={held.size}); wet west "
               f"{row['planted_region_flag_rate']:.3f} (n={wet_rows.size}, S≥{saturation}); volcanic "
               f"{row['mineralogy_region_flag_rate']:.3f}; tropic forest {row['tropic_forest_flag_rate']:.3f}",
               flush=True)
+    out["area_block"] = area_block(c, seed)
     r0, sh = out["physics"]["reconstruction_only"], out["shift_score"]
     print(f"{'reconstruction':17s} false alarms {r0['false_alarm_rate']:.3f}; "
           f"wet west {r0['planted_region_flag_rate']:.3f}; "
@@ -142,6 +172,51 @@ def planted_shifts(n: int, saturation: float, seed: int) -> dict:
           f"wet west {sh['planted_region_flag_rate']:.3f}; "
           f"volcanic {sh['mineralogy_region_flag_rate']:.3f}; tropic forest {sh['tropic_forest_flag_rate']:.3f}",
           flush=True)
+    for base in ("ood", "shift", "conditional"):
+        a = out[f"area_{base}"] if base != "conditional" else out[f"conditional_{CONFIDENCE:g}"]["area_shift"]
+        print(f"{'area ' + base:17s} false alarms {a['false_alarm_rate']:.3f}; wet west "
+              f"{a['planted_region_flag_rate']:.3f}; volcanic {a['mineralogy_region_flag_rate']:.3f}; "
+              f"tropic forest {a['tropic_forest_flag_rate']:.3f}", flush=True)
+    return out
+
+
+def area_block(c, seed: int) -> dict:
+    """Area scores when an in-distribution AREA is held out: a quarter of one training region (the
+    region and the quarter by seed) never trains the autoencoder nor calibrates it; the judged corpus
+    is that block + the other held-out in-distribution points + volcanic + tropic. False alarms in
+    the block test what pooling risks: a new area whose per-point scores all run a little high."""
+    from socspec.remote.bridge import SensorBandAutoencoder
+
+    reg, x, lat, lon = c.points["region"].to_numpy(), c.band_spectra, c.lat, c.lon
+    inside = np.flatnonzero(~np.isin(reg, ("volcanic", "tropic")))
+    name = ("north", "south", "east", "west")[seed % 4]
+    quarter = seed // 4 % 4
+    mine = reg == name
+    north_half, east_half = lat >= np.median(lat[mine]), lon >= np.median(lon[mine])
+    block = np.flatnonzero(mine & (north_half if quarter % 2 else ~north_half)
+                           & (east_half if quarter // 2 else ~east_half))
+    rest = np.setdiff1d(inside, block)
+    np.random.default_rng(seed + 1).shuffle(rest)
+    train, held = rest[:1200], rest[1200:]
+    ae = SensorBandAutoencoder(seed=seed).fit(x[train], lat_deg=lat[train], lon_deg=lon[train])
+    rows = np.r_[held, block, np.flatnonzero(reg == "volcanic"), np.flatnonzero(reg == "tropic")]
+    part = np.r_[np.full(held.size, "held"), np.full(block.size, "block"),
+                 np.full((reg == "volcanic").sum(), "volcanic"), np.full((reg == "tropic").sum(), "tropic")]
+    where = dict(lat_deg=lat[rows], lon_deg=lon[rows], area_k=AREA_K)
+    pf = ae.score_frame(x[rows], **where)
+    flags = {"per_point": pf["ood_flag"], "area_ood": pf["area_ood_flag"]}
+    sf = ae.shift_frame(x[rows], **where)
+    flags.update(shift=sf["shift_flag"], area_shift=sf["area_shift_flag"])
+    keys = {"held": "false_alarm_rate", "block": "false_alarm_rate_block", "volcanic": "mineralogy_region_flag_rate",
+            "tropic": "tropic_forest_flag_rate"}
+    out = {"region": name, "quarter": quarter, "n_block": int(block.size), "n_held": int(held.size)}
+    for score, f in flags.items():
+        f = f.to_numpy(bool)
+        out[score] = {keys[p]: float(f[part == p].mean()) for p in keys}
+        print(f"block design {score:10s} false alarms {out[score]['false_alarm_rate']:.3f}, in the held-out "
+              f"{name} quarter ({block.size} points) {out[score]['false_alarm_rate_block']:.3f}; volcanic "
+              f"{out[score]['mineralogy_region_flag_rate']:.3f}; tropic {out[score]['tropic_forest_flag_rate']:.3f}",
+              flush=True)
     return out
 
 
@@ -297,6 +372,14 @@ def main(argv=None) -> dict:
            "reconstruction_only": phys.get("reconstruction_only"),
            "combined_score": (shifts or {}).get("physics_combined"),
            "shift_score": (shifts or {}).get("shift_score"),
+           "area_ood": (shifts or {}).get("area_ood"),
+           "area_shift": (shifts or {}).get("area_shift"),
+           "area_block": (shifts or {}).get("area_block"),
+           "area_mineralogy_region_flag_rate": (shifts or {}).get("area_shift", {}).get("mineralogy_region_flag_rate"),
+           "area_false_alarm_rate": (shifts or {}).get("area_shift", {}).get("false_alarm_rate"),
+           "area_false_alarm_rate_block": (shifts or {}).get("area_block", {}).get("area_shift", {}).get(
+               "false_alarm_rate_block"),
+           "conditional": (shifts or {}).get(f"conditional_{CONFIDENCE:g}"),
            "supervised_ceiling": (shifts or {}).get("supervised_ceiling"),
            "latent_edges_rmse": None if edges is None else edges["latent"]["rmse"],
            "raw_band_edges_rmse": None if edges is None else edges["bands"]["rmse"],

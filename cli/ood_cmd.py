@@ -46,6 +46,11 @@ def ood_report(
     drop_bad_rows: DropBadRowsOpt = False, sep: SepOpt = None,
     chips: Annotated[Optional[Path], typer.Option("--chips", help="remote models: chips file keyed by id "
                      "(band spectra from the S2 chips when the points have no B1…B12 columns)")] = None,
+    area_k: Annotated[int, typer.Option("--area-k", help="remote models: area scores — each point's OOD and "
+                      "shift score pooled with its K nearest judged points (itself included), flagged at the "
+                      "same false-alarm rate (frac_area_flagged, frac_area_shift_flagged); 0: off")] = 10,
+    area_radius_km: Annotated[float, typer.Option("--area-radius-km", help="remote models: neighbours farther "
+                              "than this do not pool into a point's area score")] = 60.0,
 ) -> None:
     """Per-region OOD risk of a lab model on new spectra (or of a remote model's sensor-band
     autoencoder on points): table, HTML report with plots."""
@@ -58,7 +63,8 @@ def ood_report(
     from socspec.remote.ood_report import remote_model_format
 
     if remote_model_format(model_dir):
-        return _remote_report(model_dir, spectra, region_col, out, force, chips, id_col, lat_col, lon_col, date_col)
+        return _remote_report(model_dir, spectra, region_col, out, force, chips, id_col, lat_col, lon_col, date_col,
+                              area_k, area_radius_km)
     table = read_spectra(spectra, **read_kwargs(**locals()))  # input errors first, before loading torch
     with flag_names(region_col="--region-col"):
         table.region_labels(region_col)
@@ -74,15 +80,18 @@ def ood_report(
     echo(f"report: {Path(out) / 'index.html'}  (regions.csv, regions.json, scans.csv, PNGs)")
 
 
-def _remote_report(model_dir, points, region, out, force, chips, id_col, lat_col, lon_col, date_col) -> None:
+def _remote_report(model_dir, points, region, out, force, chips, id_col, lat_col, lon_col, date_col, area_k,
+                   area_radius_km) -> None:
     from socspec.remote import read_corpus
     from socspec.remote.ood_report import remote_ood_report
 
     corpus = read_corpus(points, chips=chips, require_target=False, id_col=id_col, lat_col=lat_col,
                          lon_col=lon_col, date_col=date_col)
-    df, summary = remote_ood_report(model_dir, corpus, out, region=region, force=force, inputs=(chips,))
-    _print_table(df, ["region", "n", "median_score", "frac_flagged", "welch_t", "welch_p", "risk",
-                      "rmse_g_kg", "bias_g_kg"])
+    with flag_names(area_k="--area-k", area_radius_km="--area-radius-km"):
+        df, summary = remote_ood_report(model_dir, corpus, out, region=region, force=force, inputs=(chips,),
+                                        area_k=area_k, area_radius_km=area_radius_km)
+    _print_table(df, ["region", "n", "median_score", "frac_flagged", "frac_shift_flagged", "frac_area_flagged",
+                      "frac_area_shift_flagged", "welch_t", "welch_p", "risk", "rmse_g_kg", "bias_g_kg"])
     echo(f"threshold {summary['threshold']:.4g} (band reflectance RMSE, {summary['false_alarm']:.0%} false alarms "
          f"on held-in band spectra); {summary['frac_flagged']:.1%} of {summary['n_scored']} points flagged")
     echo(f"report: {Path(out) / 'index.html'}  (regions.csv, regions.json, points.csv, PNGs)")

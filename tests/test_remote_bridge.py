@@ -463,6 +463,15 @@ def test_cli_latent_edges_and_predict_remote_ood_columns(tmp_path):
     np.testing.assert_allclose(got["frac_shift_flagged"], by_region.loc[got["region"]].to_numpy(), rtol=1e-12)
     pts = pd.read_csv(rep / "points.csv")
     np.testing.assert_allclose(pts["shift_score"], shift["shift_score"], rtol=1e-12)
+    # area scores (default --area-k 10): the bridge kept its calibration pixels' positions at fit
+    area = fitted.bridge_.score_frame(corpus.band_spectra, corpus.lat, corpus.lon, area_k=10)
+    np.testing.assert_allclose(pts["area_ood_score"], area["area_ood_score"], rtol=1e-12)
+    by_region = area["area_ood_flag"].groupby(corpus.points["region"].astype(str)).mean()
+    np.testing.assert_allclose(got["frac_area_flagged"], by_region.loc[got["region"]].to_numpy(), rtol=1e-12)
+    assert "frac_area_shift_flagged" in got.columns and "area_shift_flag" in pts.columns
+    res = runner.invoke(app, ["ood-report", str(model), str(sim / "points.csv"), "--chips", str(sim / "chips.npz"),
+                              "--region-col", "region", "--out", str(tmp_path / "rep5"), "--area-k", "-1"])
+    assert res.exit_code == 2 and "--area-k" in res.output and not (tmp_path / "rep5").exists()
     res = runner.invoke(app, ["ood-report", str(model), str(sim / "points.csv"), "--chips", str(sim / "chips.npz"),
                               "--region-col", "grid:2", "--out", str(tmp_path / "rep2")])
     assert res.exit_code == 0, res.output
@@ -538,3 +547,102 @@ def test_preset_regions_label_points_by_outline_first_listed_wins():
     assert list(point_regions(c, "preset:global")) == ["global"] * 4
     with pytest.raises(SocspecInputError, match="mars"):
         point_regions(c, "preset:mars")
+
+
+# ------------------------------------------------------------------ area scores (spatial pooling)
+def test_spatial_pool_is_the_mean_over_the_k_nearest_within_the_radius():
+    """Reference: brute-force great-circle distances (scikit-learn's haversine_distances), each
+    point's own score plus those of its k − 1 nearest others no farther than the radius."""
+    from sklearn.metrics.pairwise import haversine_distances
+
+    from socspec.remote.bridge import spatial_pool
+
+    rng = np.random.default_rng(5)
+    lat, lon = rng.uniform(44, 48, 60), rng.uniform(0, 5, 60)
+    s = rng.gamma(2.0, 1.0, 60)
+    d = 6371.0088 * haversine_distances(np.radians(np.column_stack([lat, lon])))
+    for k, r in ((5, 80.0), (10, 40.0), (60, 1e6)):
+        want = np.empty(60)
+        for i in range(60):
+            order = [j for j in np.argsort(d[i], kind="stable") if j != i][:k - 1]
+            near = [j for j in order if d[i, j] <= r]
+            want[i] = (s[i] + s[near].sum()) / (1 + len(near))
+        np.testing.assert_allclose(spatial_pool(lat, lon, s, k, r), want, rtol=1e-12)
+    np.testing.assert_allclose(spatial_pool(lat, lon, s, 60, 1e6), s.mean(), rtol=1e-12)  # all pooled
+    np.testing.assert_array_equal(spatial_pool(lat, lon, s, 1, 50.0), s)
+    with pytest.raises(ValueError):
+        spatial_pool(lat, lon, s, 0, 50.0)
+
+
+@pytest.fixture(scope="module")
+def placed(library):
+    """An autoencoder fitted with its pixels' positions (lat 40–50°, lon 0–10°), fresh pixels there,
+    and a weakly shifted area (4–8 % hematite) at lat 44–45°, lon 12–13.5°."""
+    rng = np.random.default_rng(0)
+    train = _mixtures(library, 500, rng)
+    lat, lon = rng.uniform(40, 50, 500), rng.uniform(0, 10, 500)
+    ae = SensorBandAutoencoder(decoder="ann", endmembers=library.subset(KNOWN), cover=False, hidden=32,
+                               epochs=150, patience=None, seed=0).fit(train, lat_deg=lat, lon_deg=lon)
+    fresh = _mixtures(library, 400, rng)
+    s2 = library.to_sensor("sentinel2")
+    a = rng.dirichlet(np.ones(len(KNOWN)), 150)
+    w = rng.uniform(0.04, 0.08, (150, 1))
+    weak = ((1 - w) * (a @ s2.subset(KNOWN).spectra) + w * s2.subset(["hematite"]).spectra)
+    weak = weak * rng.uniform(0.8, 1.0, (150, 1)) + rng.normal(0, 0.003, weak.shape)
+    q = np.vstack([fresh, weak])
+    qlat = np.r_[rng.uniform(40, 50, 400), rng.uniform(44, 45, 150)]
+    qlon = np.r_[rng.uniform(0, 10, 400), rng.uniform(12, 13.5, 150)]
+    return ae, train, lat, lon, q, qlat, qlon
+
+
+def test_area_scores_find_a_weakly_shifted_area_the_per_point_flag_misses(placed):
+    """Reference: the per-point scores of the judged points and of the calibration pixels (at their
+    stored positions) pooled by spatial_pool over both sets; threshold = the split-conformal one of
+    the calibration pixels' pooled scores. Behaviour: the shifted area, flagged ~60 % point by point,
+    is flagged ≥ 90 % as an area, and the in-distribution points stay near α."""
+    from socspec.ood import conformal_calibration
+    from socspec.remote.bridge import AREA_RADIUS_KM, spatial_pool
+
+    ae, train, lat, lon, q, qlat, qlon = placed
+    np.testing.assert_array_equal(ae.calibration_lat_, lat[ae.val_index_])
+    np.testing.assert_array_equal(ae.calibration_lon_, lon[ae.val_index_])
+    frame = ae.score_frame(q, qlat, qlon, area_k=10)
+    pooled = spatial_pool(np.r_[qlat, ae.calibration_lat_], np.r_[qlon, ae.calibration_lon_],
+                          np.r_[ae.ood_score(q), ae.val_scores_], 10, AREA_RADIUS_KM)
+    np.testing.assert_allclose(frame["area_ood_score"], pooled[:len(q)], rtol=1e-12)
+    thr = conformal_calibration(pooled[len(q):], 0.05)["threshold"]
+    assert frame["area_ood_threshold"].iloc[0] == pytest.approx(thr, rel=1e-12)
+    per_point, area = frame["ood_flag"].to_numpy(), frame["area_ood_flag"].to_numpy()
+    assert per_point[400:].mean() <= 0.8 and area[400:].mean() >= 0.9
+    assert area[:400].mean() <= 0.12
+    shift = ae.shift_frame(q, lat_deg=qlat, lon_deg=qlon, area_k=10)
+    assert shift["area_shift_flag"].to_numpy()[400:].mean() >= 0.9
+    assert shift["area_shift_flag"].to_numpy()[:400].mean() <= 0.12
+    assert shift.attrs["area_calibration"]["n_calibration"] == 100
+    np.testing.assert_allclose(  # the area part does not change the per-point shift score
+        shift["shift_score"], ae.shift_frame(q)["shift_score"], rtol=1e-12)
+
+
+def test_area_scores_count_a_calibration_pixel_judged_again_once(placed, tmp_path):
+    """Judging the training pixels themselves: each calibration pixel is one point of the pooled set
+    (its row), so the threshold is the conformal one of those rows' area scores; positions survive
+    save/load; no positions → a clear error."""
+    from socspec.errors import SocspecInputError
+    from socspec.ood import conformal_calibration
+
+    ae, train, lat, lon, q, qlat, qlon = placed
+    frame = ae.score_frame(train, lat, lon, area_k=10)
+    want = conformal_calibration(frame["area_ood_score"].to_numpy()[ae.val_index_], 0.05)["threshold"]
+    assert frame["area_ood_threshold"].iloc[0] == pytest.approx(want, rel=1e-12)
+    ae.save(tmp_path / "m")
+    back = SensorBandAutoencoder.load(tmp_path / "m")
+    np.testing.assert_array_equal(back.calibration_lat_, ae.calibration_lat_)
+    np.testing.assert_allclose(back.score_frame(q, qlat, qlon, area_k=10)["area_ood_score"],
+                               ae.score_frame(q, qlat, qlon, area_k=10)["area_ood_score"], rtol=1e-12)
+    with pytest.raises(SocspecInputError, match="positions"):
+        ae.score_frame(q, area_k=10)
+    with pytest.raises(SocspecInputError, match="positions"):
+        SensorBandAutoencoder(epochs=1).fit(train, lat_deg=lat[:10], lon_deg=lon[:10])
+    back.calibration_lat_ = back.calibration_lon_ = None  # as fitted without positions, or saved before
+    with pytest.raises(SocspecInputError, match="refit"):
+        back.shift_frame(q, lat_deg=qlat, lon_deg=qlon, area_k=10)

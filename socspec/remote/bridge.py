@@ -107,6 +107,7 @@ MODEL_FORMAT, MODEL_FORMAT_VERSION = "socspec-sensor-autoencoder", 1
 COVER_ENDMEMBERS = ("green_vegetation", "npv")
 ORGANIC_LATENT = "organic"  # latent 0: the lab model's SOC slot, a learned dark organic spectrum
 _CHUNK = 8192
+AREA_RADIUS_KM = 60.0  # area scores: neighbours farther than this do not pool (see area_frame)
 
 
 def earthlib_cover_library(step_nm: float = 10.0) -> EndmemberLibrary:
@@ -206,6 +207,11 @@ class SensorBandAutoencoder(BaseEstimator):
     sigma_reflectance : float, default=0.01
     false_alarm : float, default=0.05
         Nominal false-alarm rate α of the OOD flag.
+    false_alarm_confidence : float or None, default=None
+        None: split-conformal thresholds (false-alarm rate ≤ α on average over calibration draws; one
+        fit's rate scatters about it, sd ≈ 1.4 % with 240 calibration pixels). A probability c: the
+        training-conditional rank (:func:`socspec.ood.training_conditional_rank`), rate ≤ α for this
+        fit with probability ≥ c — fewer flags. For every threshold here (flag, shift, area).
     novelty : {"knn", "combined", "none"}, default="knn"
         OOD score: kNN distance in the whitened [log bands, log reconstruction error] space;
         ``combined``: that plus a kNN distance in standardised log bands, each over its training
@@ -225,7 +231,8 @@ class SensorBandAutoencoder(BaseEstimator):
     band_centre_nm_ (B,), band_names_, endmembers_ (GridEndmembers on the bands), latent_names_ (K,),
     net_ (LabAutoencoder), ood_threshold_ (in the score's unit), ood_calibration_ (dict),
     val_scores_ (held-in scores), val_index_ (calibration rows of the fine-tuning spectra), stop_index_
-    (early-stopping rows), shift_reference_ / shift_calibration_ (u of the training / calibration pixels), history_,
+    (early-stopping rows), shift_reference_ / shift_calibration_ (u of the training / calibration pixels),
+    calibration_lat_ / calibration_lon_ (n_c,) (the calibration pixels' positions, None when fitted without), history_,
     novelty_mean_ (B+1,), novelty_whitening_ (B+1, r), novelty_reference_ (n_train, r) (``novelty`` "knn"
     or "combined"); for "combined" also band_mean_ (B,), band_scale_ (B,), band_reference_ (n_train, B),
     novelty_quantiles_ (2,).
@@ -250,6 +257,7 @@ class SensorBandAutoencoder(BaseEstimator):
         "patience": [Interval(Integral, 1, None, closed="left"), None],
         "sigma_reflectance": [Interval(Real, 0, None, closed="neither")],
         "false_alarm": [Interval(Real, 0, 1, closed="neither")],
+        "false_alarm_confidence": [Interval(Real, 0, 1, closed="neither"), None],
         "novelty": [StrOptions({"knn", "combined", "none"})],
         "novelty_k": [Interval(Integral, 1, None, closed="left")],
         "novelty_floor": [Interval(Integral, 1, None, closed="left"), None],
@@ -265,7 +273,7 @@ class SensorBandAutoencoder(BaseEstimator):
                  patience: int | None = 30,
                  sigma_reflectance: float = 0.01, false_alarm: float = 0.05, novelty: str = "knn",
                  novelty_k: int = 10, novelty_floor: int | None = 6, device: str = "cpu", seed: int = 0,
-                 progress: bool = False):
+                 progress: bool = False, false_alarm_confidence: float | None = None):
         self.sensor = sensor
         self.decoder = decoder
         self.endmembers = endmembers
@@ -284,6 +292,7 @@ class SensorBandAutoencoder(BaseEstimator):
         self.patience = patience
         self.sigma_reflectance = sigma_reflectance
         self.false_alarm = false_alarm
+        self.false_alarm_confidence = false_alarm_confidence
         self.novelty = novelty
         self.novelty_k = novelty_k
         self.novelty_floor = novelty_floor
@@ -346,14 +355,29 @@ class SensorBandAutoencoder(BaseEstimator):
         return [dict(h, phase=desc) for h in out["history"]]
 
     # ------------------------------------------------------------------ fit
-    def fit(self, band_spectra, pretrain=None, endmembers: GridEndmembers | None = None):
+    def fit(self, band_spectra, pretrain=None, endmembers: GridEndmembers | None = None, lat_deg=None,
+            lon_deg=None):
         """Pre-train on ``pretrain`` (None, ``"earthlib"`` or an (m, B) array; all rows, no early
         stopping, ``pretrain_epochs``), then fine-tune on ``band_spectra`` (n, B) with
         ``val_fraction`` held in for the conformal OOD threshold and ``stop_fraction`` for early
-        stopping (disjoint: pixels that chose the epoch are never calibration pixels)."""
+        stopping (disjoint: pixels that chose the epoch are never calibration pixels). ``lat_deg``,
+        ``lon_deg`` (n,): the pixels' positions; the calibration pixels' ones are kept
+        (``calibration_lat_``/``calibration_lon_``) for the area scores (``area_k`` of
+        :meth:`score_frame` / :meth:`shift_frame`)."""
         self._check_params()
         centre, _, _ = sensor_bands(self.sensor)
         x = _check_bands(band_spectra, centre.size)
+        if (lat_deg is None) != (lon_deg is None):
+            raise SocspecInputError("give both lat_deg and lon_deg, or neither")
+        if lat_deg is not None:
+            from ..kernels.neighbours import validate_latlon
+
+            try:
+                lat_deg, lon_deg = validate_latlon(lat_deg, lon_deg)
+            except ValueError as exc:
+                raise SocspecInputError(f"positions of the band spectra: {exc}") from None
+            if lat_deg.size != len(x):
+                raise SocspecInputError(f"{lat_deg.size} positions for {len(x)} band spectra")
         if isinstance(pretrain, str):
             if pretrain != "earthlib":
                 raise SocspecInputError(f"pretrain={pretrain!r}: use 'earthlib', an (m, {centre.size}) array or None")
@@ -382,6 +406,8 @@ class SensorBandAutoencoder(BaseEstimator):
         self.val_index_ = np.flatnonzero(val)
         self.stop_index_ = np.flatnonzero(~val)[stop]
         self.shift_reference_ = self._features(x[~val])  # class 0 of shift_frame's forest
+        self.calibration_lat_ = None if lat_deg is None else lat_deg[val]
+        self.calibration_lon_ = None if lon_deg is None else lon_deg[val]
         if self.novelty != "none":
             self._fit_novelty(self.shift_reference_)
         self.calibrate(x[val], source="held-in band spectra")
@@ -451,7 +477,7 @@ class SensorBandAutoencoder(BaseEstimator):
 
         self.val_scores_, u = self._score_and_features(band_spectra)
         self.shift_calibration_ = u  # class 1 of shift_frame's forest, exchangeable
-        cal = conformal_calibration(self.val_scores_, float(self.false_alarm))
+        cal = conformal_calibration(self.val_scores_, float(self.false_alarm), self.false_alarm_confidence)
         cal["scores"] = source
         self.ood_threshold_, self.ood_calibration_ = float(cal["threshold"]), cal
         return self
@@ -521,24 +547,36 @@ class SensorBandAutoencoder(BaseEstimator):
         """(n,) bool: OOD score above the calibrated threshold."""
         return self.ood_score(band_spectra) > self.ood_threshold_
 
-    def score_frame(self, band_spectra) -> pd.DataFrame:
+    def score_frame(self, band_spectra, lat_deg=None, lon_deg=None, area_k: int = 0,
+                    area_radius_km: float = AREA_RADIUS_KM) -> pd.DataFrame:
         """``ood_score``, ``ood_threshold``, ``ood_flag``, ``reconstruction_error`` per row; rows with
-        a missing band get NaN scores and no flag."""
+        a missing band get NaN scores and no flag. With ``area_k`` ≥ 2 and the rows' positions
+        (``lat_deg``, ``lon_deg``, degrees) also ``area_ood_score``, ``area_ood_threshold``,
+        ``area_ood_flag``: the score pooled over each row's ``area_k`` nearest judged points within
+        ``area_radius_km`` (:meth:`area_frame`)."""
         x = np.asarray(band_spectra, dtype=np.float64)
         ok = valid_rows(x)
         score, rec = np.full(len(x), np.nan), np.full(len(x), np.nan)
+        u = None
         if ok.any():
-            score[ok] = self.ood_score(x[ok])
+            score[ok], u = self._score_and_features(x[ok])
             rec[ok] = self.reconstruction_error(x[ok])
-        return pd.DataFrame({"ood_score": score, "ood_threshold": self.ood_threshold_,
-                             "ood_flag": np.where(ok, score > self.ood_threshold_, False),
-                             "reconstruction_error": rec})
+        frame = pd.DataFrame({"ood_score": score, "ood_threshold": self.ood_threshold_,
+                              "ood_flag": np.where(ok, score > self.ood_threshold_, False),
+                              "reconstruction_error": rec})
+        if int(area_k) >= 2:
+            frame = pd.concat([frame, self.area_frame("ood", score, u, self.val_scores_, lat_deg, lon_deg,
+                                                      area_k, area_radius_km)], axis=1)
+        return frame
 
-    def shift_frame(self, band_spectra, n_estimators: int = 300, min_samples_leaf: int = 20) -> pd.DataFrame:
+    def shift_frame(self, band_spectra, n_estimators: int = 300, min_samples_leaf: int = 20, lat_deg=None,
+                    lon_deg=None, area_k: int = 0, area_radius_km: float = AREA_RADIUS_KM) -> pd.DataFrame:
         """Corpus-level (transductive) shift score of every row of ``band_spectra`` (n, B): module
         docstring. Columns ``shift_score`` (out-of-bag probability of "not a training pixel", 0–1),
         ``shift_threshold``, ``shift_flag``; rows with a missing band get NaN and no flag.
-        ``frame.attrs["calibration"]`` is :func:`socspec.ood.conformal_calibration`'s dict.
+        ``frame.attrs["calibration"]`` is :func:`socspec.ood.conformal_calibration`'s dict. With
+        ``area_k`` ≥ 2 and the rows' positions also ``area_shift_score``, ``area_shift_threshold``,
+        ``area_shift_flag`` (:meth:`area_frame`; ``attrs["area_calibration"]``).
 
         Shapes: X = [u_train (n_t); u_cal (n_c); u_query (n_q)] × [u, (u − μ)W] (2B+2 features),
         W the floored whitening of u_train (``novelty_floor``; λ₆ when None)."""
@@ -565,12 +603,76 @@ class SensorBandAutoencoder(BaseEstimator):
             forest.fit(np.column_stack([u, (u - mu) @ w]), y)
         p = np.nan_to_num(forest.oob_decision_function_[:, 1], nan=0.5)
         cal_p, query_p = p[len(ref):len(ref) + len(cal)], p[len(ref) + len(cal):]
-        calib = conformal_calibration(cal_p, float(self.false_alarm))
+        calib = conformal_calibration(cal_p, float(self.false_alarm), self.false_alarm_confidence)
         score = np.full(len(x), np.nan)
         score[ok] = query_p
         frame = pd.DataFrame({"shift_score": score, "shift_threshold": calib["threshold"],
                               "shift_flag": np.where(ok, score > calib["threshold"], False)})
-        frame.attrs["calibration"] = dict(calib, scores="held-in band spectra (out-of-bag)")
+        attrs = {"calibration": dict(calib, scores="held-in band spectra (out-of-bag)")}
+        if int(area_k) >= 2:
+            area = self.area_frame("shift", score, query, cal_p, lat_deg, lon_deg, area_k, area_radius_km)
+            attrs["area_calibration"] = area.attrs["area_calibration"]
+            frame = pd.concat([frame, area], axis=1)
+        frame.attrs.update(attrs)
+        return frame
+
+    def area_frame(self, name: str, score, features, calibration_score, lat_deg, lon_deg, area_k: int,
+                   area_radius_km: float = AREA_RADIUS_KM) -> pd.DataFrame:
+        """Area scores: where on the map the points are unlike the training pixels.
+
+        A planted or real shift covers an area, and a soil mapper wants to know *where* the map is
+        not to be trusted, so each judged point's ``score`` (n,) (NaN: not judged) is pooled with
+        those of its neighbours (:func:`spatial_pool`: mean over the ``area_k`` nearest points
+        within ``area_radius_km``, itself included) in the set J ∪ C of the judged points and the
+        calibration pixels (positions ``calibration_lat_``/``calibration_lon_``; ``calibration_score``
+        (n_c,) their scores of the same kind). The threshold is the split-conformal one
+        (:func:`socspec.ood.conformal_calibration`, ``false_alarm``) of the calibration pixels'
+        pooled scores: every point of J ∪ C is pooled by the same rule, so the pooled scores of
+        in-distribution judged points and of calibration pixels stay exchangeable when the judged
+        points are drawn like the training ones — the promise of :meth:`shift_frame`, with the same
+        caveat (an in-distribution part over-represented among the judged points, or a new area
+        whose per-point scores all run a little high, pools into alarms). A calibration pixel that
+        is also a judged row (same position, same ``features`` u (n_judged, B+1) of the judged rows)
+        is one point of J ∪ C. Columns ``area_{name}_score``, ``area_{name}_threshold``,
+        ``area_{name}_flag``; ``attrs["area_calibration"]``. A lone shifted point among
+        in-distribution neighbours is averaged away: the per-point flags stay for those."""
+        from ..ood import conformal_calibration
+
+        if int(area_k) < 2:
+            raise ValueError(f"area_k must be ≥ 2 (the point and at least one neighbour), got {area_k}")
+        if getattr(self, "calibration_lat_", None) is None:
+            raise SocspecInputError("this sensor-band autoencoder has no positions of its calibration pixels, "
+                                    "so area scores cannot be calibrated",
+                                    hint="refit it with the points' positions (fit(..., lat_deg, lon_deg); "
+                                         "fit-remote does), or leave the area scores off")
+        score = np.asarray(score, dtype=np.float64).ravel()
+        if lat_deg is None or lon_deg is None:
+            raise SocspecInputError("area scores need the judged points' positions (lat_deg, lon_deg)")
+        lat, lon = np.asarray(lat_deg, np.float64).ravel(), np.asarray(lon_deg, np.float64).ravel()
+        if lat.size != score.size or lon.size != score.size:
+            raise SocspecInputError(f"{lat.size}/{lon.size} positions for {score.size} judged points")
+        q = np.flatnonzero(np.isfinite(score))
+        from ..kernels.neighbours import validate_latlon
+
+        try:
+            validate_latlon(lat[q], lon[q], name="judged points'") if q.size else None
+        except ValueError as exc:
+            raise SocspecInputError(str(exc)) from None
+        cal_s = np.asarray(calibration_score, dtype=np.float64).ravel()
+        clat, clon = np.asarray(self.calibration_lat_, np.float64), np.asarray(self.calibration_lon_, np.float64)
+        feats = None if features is None else np.asarray(features, dtype=np.float64)
+        dup_q, dup_c = _same_points(lat[q], lon[q], feats, clat, clon, self.shift_calibration_)
+        rest = np.setdiff1d(np.arange(cal_s.size), dup_c)
+        pooled = spatial_pool(np.r_[lat[q], clat[rest]], np.r_[lon[q], clon[rest]], np.r_[score[q], cal_s[rest]],
+                              int(area_k), float(area_radius_km))
+        calib = conformal_calibration(np.r_[pooled[dup_q], pooled[q.size:]], float(self.false_alarm),
+                                      self.false_alarm_confidence)
+        out = np.full(score.size, np.nan)
+        out[q] = pooled[:q.size]
+        frame = pd.DataFrame({f"area_{name}_score": out, f"area_{name}_threshold": calib["threshold"],
+                              f"area_{name}_flag": np.isfinite(out) & (out > calib["threshold"])})
+        frame.attrs["area_calibration"] = dict(calib, scores=f"held-in band spectra pooled with the judged points "
+                                               f"(k = {int(area_k)}, radius {float(area_radius_km):g} km)")
         return frame
 
     # ------------------------------------------------------------------ persist
@@ -598,7 +700,9 @@ class SensorBandAutoencoder(BaseEstimator):
                              reference=self.novelty_reference_, **extra)
         with atomic_path(folder / "shift.npz") as tmp:
             with open(tmp, "wb") as fh:
-                np.savez(fh, reference=self.shift_reference_, calibration=self.shift_calibration_)
+                where = {} if getattr(self, "calibration_lat_", None) is None else dict(
+                    calibration_lat=self.calibration_lat_, calibration_lon=self.calibration_lon_)
+                np.savez(fh, reference=self.shift_reference_, calibration=self.shift_calibration_, **where)
         write_json(folder / "config.json", {
             "format": f"{MODEL_FORMAT}/{MODEL_FORMAT_VERSION}", "params": params,
             "band_centre_nm": self.band_centre_nm_.tolist(), "band_names": list(self.band_names_),
@@ -644,9 +748,12 @@ class SensorBandAutoencoder(BaseEstimator):
                 obj._novelty_index = obj._band_index = None
             obj.n_pretrain_, obj.n_train_, obj.history_ = cfg["n_pretrain"], cfg["n_train"], cfg["history"]
             obj.shift_reference_ = obj.shift_calibration_ = None  # folders from before shift scores
+            obj.calibration_lat_ = obj.calibration_lon_ = None  # ... and before area scores (or fitted without)
             if (folder / "shift.npz").exists():
                 with np.load(folder / "shift.npz", allow_pickle=False) as z:
                     obj.shift_reference_, obj.shift_calibration_ = z["reference"], z["calibration"]
+                    if "calibration_lat" in z.files:
+                        obj.calibration_lat_, obj.calibration_lon_ = z["calibration_lat"], z["calibration_lon"]
         except (KeyError, TypeError, ValueError, RuntimeError, OSError) as exc:
             first = (str(exc).strip().splitlines() or [exc.__class__.__name__])[0][:200]
             raise ModelFolderError(f"the sensor-band autoencoder does not load: {first}", path=folder,
@@ -665,6 +772,43 @@ def _whitening(u: np.ndarray, floor: int | None) -> np.ndarray:
     lam = np.maximum(lam, 0.0)
     tau = max(float(np.sort(lam)[::-1][min(int(floor), lam.size) - 1]), 1e-12)
     return vec / np.sqrt(lam + tau)
+
+
+def spatial_pool(lat_deg, lon_deg, scores, k: int, radius_km: float = None) -> np.ndarray:
+    """(n,) the mean of each point's score and of its ``k`` − 1 nearest other points' scores within
+    ``radius_km`` (great circle, :func:`socspec.kernels.neighbours.haversine_knn`; fewer where the
+    radius holds fewer, the point alone where it holds none). ``k`` = 1: the scores unchanged."""
+    from ..kernels.neighbours import haversine_knn
+
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    r = AREA_RADIUS_KM if radius_km is None else float(radius_km)
+    if int(k) < 1 or not r > 0:
+        raise ValueError(f"k must be ≥ 1 and radius_km > 0, got {k}, {radius_km}")
+    if np.size(lat_deg) != s.size or np.size(lon_deg) != s.size:
+        raise ValueError(f"{np.size(lat_deg)}/{np.size(lon_deg)} positions for {s.size} scores")
+    m = min(int(k) - 1, s.size - 1)
+    if m < 1:
+        return s.copy()
+    idx, dist = haversine_knn(lat_deg, lon_deg, m)
+    near = dist <= r
+    return (s + np.where(near, s[idx], 0.0).sum(axis=1)) / (1.0 + near.sum(axis=1))
+
+
+def _same_points(lat, lon, features, cal_lat, cal_lon, cal_features) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (judged rows, calibration pixels) of calibration pixels that are also judged rows: the
+    same position (to 1e-7°) and, where both are given, the same features u (to 1e-9)."""
+    at = {(round(float(a), 7), round(float(b), 7)): i for i, (a, b) in enumerate(zip(lat, lon))}
+    rows, cols = [], []
+    for j, (a, b) in enumerate(zip(cal_lat, cal_lon)):
+        i = at.get((round(float(a), 7), round(float(b), 7)))
+        if i is None:
+            continue
+        if features is not None and cal_features is not None and \
+                not np.allclose(features[i], cal_features[j], rtol=0.0, atol=1e-9):
+            continue
+        rows.append(i)
+        cols.append(j)
+    return np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)
 
 
 def valid_rows(band_spectra) -> np.ndarray:

@@ -24,6 +24,7 @@ import pandas as pd
 from ..errors import SocspecInputError
 
 REMOTE_FORMATS = ("socspec-sptgnn-model", "socspec-sensor-autoencoder")
+AREA_K = 10  # area scores' neighbours (the point included): simulated planted regions, bench_bridge.py
 
 
 def remote_model_format(folder) -> str | None:
@@ -83,7 +84,8 @@ def point_regions(corpus, region: str) -> np.ndarray:
 
 
 def remote_ood_report(folder, corpus, out_dir, *, region: str = "region", force: bool = False,
-                      inputs=()) -> tuple[pd.DataFrame, dict]:
+                      inputs=(), area_k: int = AREA_K, area_radius_km: float | None = None
+                      ) -> tuple[pd.DataFrame, dict]:
     """Score ``corpus``'s band spectra with the model in ``folder`` and write the per-region report:
     ``index.html``, ``report.md``, ``regions.csv``/``regions.json`` (same values), ``points.csv``
     (id, region, lat, lon, ood_score, ood_threshold, ood_flag, reconstruction_error, shift_score, shift_threshold,
@@ -92,7 +94,14 @@ def remote_ood_report(folder, corpus, out_dir, *, region: str = "region", force:
     the folder holds an SpTGNN. ``frac_shift_flagged`` per region: the share flagged by the corpus-level
     shift score (:meth:`~socspec.remote.bridge.SensorBandAutoencoder.shift_frame`: a forest told these
     points from the training pixels; same false-alarm rate), absent for folders saved before it.
+    With ``area_k`` ≥ 2 (default :data:`AREA_K`) and a bridge fitted with positions, the area scores
+    too (:meth:`~socspec.remote.bridge.SensorBandAutoencoder.area_frame`: each point's score pooled
+    with its ``area_k`` nearest judged points within ``area_radius_km``): per point ``area_ood_*`` and
+    ``area_shift_*``, per region ``frac_area_flagged`` and ``frac_area_shift_flagged``.
     Returns ``(region_table, summary)``."""
+    if int(area_k) < 0 or (area_radius_km is not None and not float(area_radius_km) > 0):
+        raise SocspecInputError(f"area_k={area_k} must be ≥ 0 (0, 1: no area scores) and area_radius_km "
+                                f"({area_radius_km}) > 0")
     from ..runs import RunDir
 
     if corpus.band_spectra is None:
@@ -101,15 +110,22 @@ def remote_ood_report(folder, corpus, out_dir, *, region: str = "region", force:
     labels = point_regions(corpus, region)
     bridge, sptgnn = load_remote_ood_model(folder)
     with RunDir(out_dir, force=force, inputs=(folder, corpus.meta.get("source"), *inputs)) as run:
-        return _write(bridge, sptgnn, corpus, labels, Path(run.path), str(folder), region)
+        return _write(bridge, sptgnn, corpus, labels, Path(run.path), str(folder), region, int(area_k),
+                      area_radius_km)
 
 
-def _write(bridge, sptgnn, corpus, labels, out_dir: Path, model_label: str, region: str):
+def _write(bridge, sptgnn, corpus, labels, out_dir: Path, model_label: str, region: str, area_k: int = 0,
+           area_radius_km: float | None = None):
     from ..ood import RISK_RULE_TEXT, region_risk_table
     from ..outputs import atomic_path, write_json
     from ..report import Report, plot_map, plot_scores_by_group
+    from .bridge import AREA_RADIUS_KM
 
-    frame = bridge.score_frame(corpus.band_spectra)
+    # area scores need the calibration pixels' positions (bridges fitted before them have none)
+    area = area_k >= 2 and getattr(bridge, "calibration_lat_", None) is not None
+    where = dict(lat_deg=corpus.lat, lon_deg=corpus.lon, area_k=area_k,
+                 area_radius_km=AREA_RADIUS_KM if area_radius_km is None else float(area_radius_km)) if area else {}
+    frame = bridge.score_frame(corpus.band_spectra, **where)
     scores = frame["ood_score"].to_numpy(np.float64)
     thr, alpha = float(bridge.ood_threshold_), float(bridge.false_alarm)
     soc = corpus.soc_g_kg if "soc_g_kg" in corpus.points else None
@@ -121,10 +137,15 @@ def _write(bridge, sptgnn, corpus, labels, out_dir: Path, model_label: str, regi
     points = pd.DataFrame({"id": corpus.ids, "region": labels, "lat": corpus.lat, "lon": corpus.lon})
     shift = None
     if getattr(bridge, "shift_reference_", None) is not None:
-        shift = bridge.shift_frame(corpus.band_spectra)
-        scored = shift["shift_score"].notna().to_numpy()  # as the table: points with band spectra
-        flagged = pd.Series(shift["shift_flag"].to_numpy(bool)[scored]).groupby(np.asarray(labels)[scored]).mean()
-        df["frac_shift_flagged"] = df["region"].astype(str).map(flagged).astype(float)
+        shift = bridge.shift_frame(corpus.band_spectra, **where)
+    scored = frame["ood_score"].notna().to_numpy()  # as the table: points with band spectra
+    for col, flag in (("frac_shift_flagged", "shift_flag"), ("frac_area_flagged", "area_ood_flag"),
+                      ("frac_area_shift_flagged", "area_shift_flag")):
+        source = frame if flag in frame.columns else shift
+        if source is None or flag not in source.columns:
+            continue
+        flagged = pd.Series(source[flag].to_numpy(bool)[scored]).groupby(np.asarray(labels)[scored]).mean()
+        df[col] = df["region"].astype(str).map(flagged).astype(float)
     points = pd.concat([points, frame] + ([] if shift is None else [shift]), axis=1)
     if pred is not None:
         points["soc_pred"], points["soc_g_kg"] = pred, soc
@@ -141,6 +162,13 @@ def _write(bridge, sptgnn, corpus, labels, out_dir: Path, model_label: str, regi
     if shift is not None:
         summary["shift_threshold"] = float(shift["shift_threshold"].iloc[0]) if len(shift) else float("nan")
         summary["frac_shift_flagged"] = float(shift["shift_flag"].mean()) if len(shift) else float("nan")
+    if area:
+        summary.update(area_k=area_k, area_radius_km=where["area_radius_km"],
+                       area_threshold=float(frame["area_ood_threshold"].iloc[0]) if len(frame) else float("nan"),
+                       frac_area_flagged=float(frame["area_ood_flag"][scored].mean()) if scored.any() else float("nan"))
+        if shift is not None:
+            summary["frac_area_shift_flagged"] = float(shift["area_shift_flag"][scored].mean()) \
+                if scored.any() else float("nan")
     write_json(out_dir / "regions.json", {"summary": summary, "regions": df.to_dict(orient="records")})
     rep = Report("Out-of-distribution risk by region (remote)")
     rep.add_text(f"Points: {corpus.meta.get('source') or '(in memory)'} — {len(corpus)} points "
@@ -153,7 +181,14 @@ def _write(bridge, sptgnn, corpus, labels, out_dir: Path, model_label: str, regi
         rep.add_text("frac_shift_flagged: share of a region's points that a random forest tells apart from the "
                      "training pixels (corpus-level shift score, out-of-bag, threshold at the same false-alarm "
                      "rate on held-in pixels); it sees which band combination sets these points apart.")
+    if area:
+        rep.add_text(f"frac_area_flagged / frac_area_shift_flagged: share of a region's points whose score (OOD / "
+                     f"shift), pooled with their {area_k} nearest judged points within {where['area_radius_km']:g} "
+                     "km, passes the threshold of the held-in pixels' scores pooled the same way (same false-alarm "
+                     "rate): where on the map a whole area is unlike the training pixels; a lone odd point is "
+                     "averaged away there, so read it beside frac_flagged.")
     cols = [c for c in ["region", "n", "mean_score", "median_score", "frac_flagged", "frac_shift_flagged",
+                        "frac_area_flagged", "frac_area_shift_flagged",
                         "welch_t", "welch_p", "risk",
                         "n_labelled", "rmse_g_kg", "r2", "bias_g_kg"] if c in df.columns]
     rep.add_table(df[cols], "Per-region risk (full table in regions.csv / regions.json)")

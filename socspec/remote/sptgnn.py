@@ -596,8 +596,11 @@ class SpTGNNRegressor(BaseEstimator):
             self.notes_.append("no bridge (latent spectral edges, OOD flags): fewer than 20 points with "
                                "complete band spectra; spectral edges use the bands")
             return None
-        x = corpus.band_spectra[valid_rows(corpus.band_spectra)]
-        bridge = SensorBandAutoencoder(seed=int(self.random_state), progress=bool(self.progress)).fit(x)
+        ok = valid_rows(corpus.band_spectra)
+        x = corpus.band_spectra[ok]
+        # positions: the calibration pixels' ones calibrate the area scores (ood-report --area-k)
+        bridge = SensorBandAutoencoder(seed=int(self.random_state), progress=bool(self.progress)).fit(
+            x, lat_deg=np.asarray(corpus.lat)[ok], lon_deg=np.asarray(corpus.lon)[ok])
         self.notes_.append(f"bridge: sensor-band autoencoder on {len(x)} band spectra, OOD threshold "
                            f"{bridge.ood_threshold_:.4g} (false alarm {bridge.false_alarm:.0%})")
         return bridge
