@@ -240,6 +240,12 @@ def predict_remote(
                        "<out>_map.png)")] = None,
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda")] = "auto",
     force: Annotated[bool, typer.Option("--force", help="replace existing output files")] = False,
+    shift_scores: Annotated[bool, typer.Option("--shift-scores", help="also judge the points together: "
+                            "shift_score, shift_threshold, shift_flag (a forest told these points from the "
+                            "training pixels; needs a sensor-band autoencoder in the model)")] = False,
+    area_k: Annotated[int, typer.Option("--area-k", help="also area scores: each point's OOD score (and shift "
+                      "score with --shift-scores) pooled with its K nearest points, same false-alarm rate "
+                      "(area_ood_*, area_shift_*); 0: off")] = 0,
 ) -> None:
     """Predict SOC with uncertainty at new points: soc_pred, soc_sd, aleatoric_sd, epistemic_sd
     (g/kg) per point in --out (+ ood_score, ood_threshold, ood_flag when the model has a sensor-band
@@ -254,7 +260,9 @@ def predict_remote(
     map_png = map_png or out.with_name(out.stem + "_map.png")
     check_output_file(out, force)
     check_output_file(map_png, force)
-    table, fitted = predict_points(model, points, chips=chips, device=device)
+    with flag_names(area_k="--area-k"):
+        table, fitted = predict_points(model, points, chips=chips, device=device, shift_scores=shift_scores,
+                                       area_k=area_k)
     with atomic_path(out) as tmp:
         table.to_csv(tmp, index=False)
     prediction_map(table["lat"], table["lon"], table["soc_pred"], table["soc_sd"], map_png,
@@ -266,7 +274,11 @@ def predict_remote(
          f"median sd {table['soc_sd'].median():.1f} g/kg")
     if "ood_flag" in table.columns:
         echo(f"{int(table['ood_flag'].sum())} of {len(table)} points flagged out-of-distribution by the "
-             f"sensor-band autoencoder (reconstruction RMSE > {table['ood_threshold'].iloc[0]:.4g})")
+             f"sensor-band autoencoder (OOD score > {table['ood_threshold'].iloc[0]:.4g})")
+    for col, what in (("shift_flag", "the corpus-level shift score"), ("area_ood_flag", "the area OOD score"),
+                      ("area_shift_flag", "the area shift score")):
+        if col in table.columns:
+            echo(f"{int(table[col].sum())} of {len(table)} points flagged by {what}")
     echo(f"wrote {out} and {map_png}")
 
 

@@ -430,6 +430,25 @@ def test_cli_latent_edges_and_predict_remote_ood_columns(tmp_path):
     assert {"ood_score", "ood_threshold", "ood_flag"} <= set(pred.columns)
     assert (pred["ood_flag"] == (pred["ood_score"] > pred["ood_threshold"])).all()
     assert "flagged out-of-distribution" in res.output
+    # --shift-scores --area-k: the points judged together, the bridge's own frames on the same points
+    res = runner.invoke(app, ["predict-remote", str(model), str(sim / "points.csv"), "--chips",
+                              str(sim / "chips.npz"), "--out", str(tmp_path / "p2.csv"), "--device", "cpu",
+                              "--shift-scores", "--area-k", "10"])
+    assert res.exit_code == 0, res.output
+    from socspec.remote import read_corpus as _read
+    from socspec.remote.sptgnn import SpTGNNRegressor as _Reg
+
+    judged = _read(sim / "points.csv", chips=sim / "chips.npz")
+    bridge = _Reg.load(model, device="cpu").bridge_
+    p2, want = pd.read_csv(tmp_path / "p2.csv"), bridge.shift_frame(judged.band_spectra, lat_deg=judged.lat,
+                                                                    lon_deg=judged.lon, area_k=10)
+    for col in ("shift_score", "shift_threshold", "area_shift_score"):
+        np.testing.assert_allclose(p2[col], want[col], rtol=1e-9, err_msg=col)
+    assert (p2["shift_flag"] == want["shift_flag"]).all() and (p2["area_shift_flag"] == want["area_shift_flag"]).all()
+    np.testing.assert_allclose(p2["area_ood_score"], bridge.score_frame(
+        judged.band_spectra, judged.lat, judged.lon, area_k=10)["area_ood_score"], rtol=1e-9)
+    np.testing.assert_allclose(p2["soc_pred"], pred["soc_pred"], rtol=1e-9)  # predictions unchanged
+    assert "flagged by the corpus-level shift score" in res.output
     res = runner.invoke(app, ["fit-remote", "--out", str(tmp_path / "r2"), "--n-sim", "100",
                               "--models", "sptgnn", "--spectral-edges", "pixels"])
     assert res.exit_code == 2 and "--spectral-edges" in res.output

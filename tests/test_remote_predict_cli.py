@@ -70,6 +70,10 @@ def test_fit_remote_sptgnn_then_predict_remote(tmp_path):
     res = runner.invoke(app, ["predict-remote", str(run), str(tmp_path / "new.csv"), "--out",
                               str(tmp_path / "p3.csv")])
     assert res.exit_code == 2 and "manifest.json" in res.output
+    res = runner.invoke(app, ["predict-remote", str(model), str(tmp_path / "new.csv"), "--chips",
+                              str(sim / "chips.npz"), "--out", str(tmp_path / "p4.csv"),
+                              "--shift-scores"])  # a model without a sensor-band autoencoder
+    assert res.exit_code == 2 and "--ood-flags" in res.output and not (tmp_path / "p4.csv").exists()
 
 
 def test_fit_remote_rejects_bad_sptgnn_options(tmp_path):

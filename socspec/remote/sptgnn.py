@@ -839,14 +839,24 @@ def fit_and_save(corpus, folder, *, force: bool = False, **params) -> SpTGNNRegr
 
 
 def predict_points(model_dir, points, *, chips=None, device: str = "auto", id_col=None,
-                   lat_col=None, lon_col=None, date_col=None) -> tuple[pd.DataFrame, SpTGNNRegressor]:
+                   lat_col=None, lon_col=None, date_col=None, shift_scores: bool = False,
+                   area_k: int = 0) -> tuple[pd.DataFrame, SpTGNNRegressor]:
     """Predict SOC at the points of a CSV/Parquet table (SOC column optional, never read for the
     prediction) with a saved model; returns ``(table, model)``, the table holding ``id``, ``lat``,
-    ``lon``, ``soc_pred``, ``soc_sd``, ``aleatoric_sd``, ``epistemic_sd`` (g/kg)."""
+    ``lon``, ``soc_pred``, ``soc_sd``, ``aleatoric_sd``, ``epistemic_sd`` (g/kg). With
+    ``shift_scores`` the points are also judged together by the bridge's corpus-level shift score
+    (``shift_score``, ``shift_threshold``, ``shift_flag``: :meth:`~socspec.remote.bridge.
+    SensorBandAutoencoder.shift_frame`); ``area_k`` ≥ 2 adds the area scores (``area_ood_*``, and
+    ``area_shift_*`` with ``shift_scores``: :meth:`~socspec.remote.bridge.SensorBandAutoencoder.area_frame`)."""
     from ..errors import SocspecInputError
     from .corpus import read_corpus
 
+    if int(area_k) < 0:
+        raise SocspecInputError(f"area_k={area_k} must be ≥ 0 (0, 1: no area scores)")
     model = SpTGNNRegressor.load(model_dir, device=device)
+    if (shift_scores or int(area_k) >= 2) and getattr(model, "bridge_", None) is None:
+        raise SocspecInputError("shift and area scores come from the sensor-band autoencoder, and this model has "
+                                "none", path=model_dir, hint="fit it with --ood-flags (or --spectral-edges latent)")
     corpus = read_corpus(points, chips=chips, require_target=False, id_col=id_col, lat_col=lat_col,
                          lon_col=lon_col, date_col=date_col)
     if model.image_modalities_ and chips is None:
@@ -855,5 +865,12 @@ def predict_points(model_dir, points, *, chips=None, device: str = "auto", id_co
         detail = model.predict_detail(corpus)
     except ValueError as exc:
         raise SocspecInputError(str(exc), path=points) from None
+    if corpus.band_spectra is not None and (shift_scores or int(area_k) >= 2):
+        where = dict(lat_deg=corpus.lat, lon_deg=corpus.lon, area_k=int(area_k)) if int(area_k) >= 2 else {}
+        if where:  # score_frame's own area columns (ood-score based); predict_detail gave the per-point ones
+            area = model.bridge_.score_frame(corpus.band_spectra, **where)
+            detail = pd.concat([detail, area[[c for c in area.columns if c.startswith("area_")]]], axis=1)
+        if shift_scores:
+            detail = pd.concat([detail, model.bridge_.shift_frame(corpus.band_spectra, **where)], axis=1)
     table = pd.concat([corpus.points[["id", "lat", "lon"]].reset_index(drop=True), detail], axis=1)
     return table, model
