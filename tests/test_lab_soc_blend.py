@@ -201,3 +201,32 @@ def test_auto_blend_base_is_the_pls_with_the_lower_cv_error(tmp_path):
     plain_only = small_physics_model(lib, epochs=2, patience=None, soc_blend="cv", n_members=2, seed=5,
                                      soc_blend_base="pls").fit(tab)
     assert plain_only.soc_blend_base_ == "pls"
+
+
+def test_committee_folder_saved_before_the_tuned_base_loads_and_scores_as_before(tmp_path):
+    """A committee folder written before ``pls.snv_`` and ``ood_latents`` existed: the blend's
+    PLSR is the plain one (no SNV) and its OOD score reads the blended latents, as when it was fitted."""
+    import json
+
+    from socspec.lab.estimator import MODEL_FORMAT, MODEL_FORMAT_VERSION
+    from socspec.runs import write_manifest
+    lib, tab = small_library_and_table(WL, n=60, seed=1)
+    m = small_physics_model(lib, epochs=3, patience=None, soc_blend="cv", n_members=2).fit(tab)
+    d = m.save(tmp_path / "model")
+    w = torch.load(d / "weights.pt", weights_only=True)
+    del w["pls.snv_"]
+    torch.save(w, d / "weights.pt")
+    cfg = json.loads((d / "config.json").read_text())
+    for k in ("ood_latents", "soc_blend_base"):
+        del cfg[k]
+    del cfg["params"]["soc_blend_base"]
+    (d / "config.json").write_text(json.dumps(cfg))
+    write_manifest(d, MODEL_FORMAT, MODEL_FORMAT_VERSION)
+    old = LabSOCModel.load(d)
+    assert old.ood_latents_ == "blend" and float(old.net_.pls.snv_) == 0.0
+    np.testing.assert_array_equal(old.predict(tab), m.predict(tab))
+    m.ood_latents_ = "blend"  # what the fitted model scored with before the members' latents
+    np.testing.assert_allclose(old.predict_frame(tab)["ood_score"], m.predict_frame(tab)["ood_score"], rtol=1e-6)
+    m.ood_latents_ = "members"  # a folder saved now scores with the members' own latents
+    assert not np.allclose(LabSOCModel.load(m.save(tmp_path / "new")).predict_frame(tab)["ood_score"],
+                           old.predict_frame(tab)["ood_score"])
