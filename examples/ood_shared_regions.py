@@ -99,6 +99,9 @@ def main(argv=None):
                     help="physics decoder: per-scan liquid-water term (default: the estimator's)")
     ap.add_argument("--ood-score", default=None, help="combined | reconstruction (default: the estimator's)")
     ap.add_argument("--soc-readout", default=None, help="pls | none (default: the estimator's)")
+    ap.add_argument("--ood-confidence", type=float, default=None,
+                    help="thresholds at the training-conditional rank: false alarms ≤ 5 %% for this calibration "
+                         "set with this probability (LabSOCModel(ood_confidence=); default: split-conformal)")
     ap.add_argument("--moist-depth", type=float, nargs=2, default=[0.6, 1.2],
                     help="range of the water-band optical depth (exp(-depth) at 1450 nm; ×1.6 at 1940 nm)")
     ap.add_argument("--val-fraction", type=float, default=0.2, help="held-in calibration share of the training scans")
@@ -150,8 +153,8 @@ def main(argv=None):
     if args.decoder == "physics":
         params.update({k: v for k, v in (("mixing", args.mixing), ("photometric", args.photometric),
                                          ("water", args.water)) if v is not None})
-    params.update({k: v for k, v in (("ood_score", args.ood_score), ("soc_readout", args.soc_readout))
-                   if v is not None})
+    params.update({k: v for k, v in (("ood_score", args.ood_score), ("soc_readout", args.soc_readout),
+                                     ("ood_confidence", args.ood_confidence)) if v is not None})
 
     # ---- experiment 1 (+2): leave one region out
     res = leave_one_region_out(table, region_col="region", model_params=params, seeds=tuple(args.seeds),

@@ -230,3 +230,21 @@ def test_committee_folder_saved_before_the_tuned_base_loads_and_scores_as_before
     m.ood_latents_ = "members"  # a folder saved now scores with the members' own latents
     assert not np.allclose(LabSOCModel.load(m.save(tmp_path / "new")).predict_frame(tab)["ood_score"],
                            old.predict_frame(tab)["ood_score"])
+
+
+def test_ood_confidence_thresholds_both_scores_at_the_training_conditional_rank():
+    """ood_confidence=c: our threshold and PCA Q's are the k-th smallest held-in scores with k the
+    training-conditional rank (a false-alarm rate ≤ α for this calibration set with probability ≥ c),
+    above the split-conformal ones."""
+    from socspec.ood import conformal_threshold, training_conditional_rank
+    lib, tab = small_library_and_table(WL, n=120, seed=1)
+    m = small_physics_model(lib, epochs=3, patience=None, val_fraction=0.5, ood_confidence=0.9).fit(tab)
+    val = np.sort(m.val_scores_)
+    q = np.sort(m.pca_q_.calib_scores_)
+    k = training_conditional_rank(len(val), 0.05, 0.9)
+    assert len(val) >= 45 and k <= len(val)
+    assert m.ood_threshold_ == val[k - 1] and m.pca_q_.threshold_ == q[k - 1]
+    assert m.ood_calibration_["reached"] and m.ood_threshold_ >= conformal_threshold(val, 0.05)
+    plain = small_physics_model(lib, epochs=3, patience=None, val_fraction=0.5).fit(tab)
+    np.testing.assert_array_equal(plain.val_scores_, m.val_scores_)  # same model, other rank only
+    assert plain.ood_threshold_ == conformal_threshold(val, 0.05) < m.ood_threshold_
