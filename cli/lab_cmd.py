@@ -70,6 +70,10 @@ def fit_lab(
         "--ood-calibration", help="split: OOD thresholds from held-in + test scans; cv: also out-of-fold scores of "
         "every training scan (5 extra short trainings; small libraries then reach the 5 % false-alarm rate)")
     ] = "split",
+    ood_confidence: Annotated[Optional[float], typer.Option(
+        "--ood-confidence", help="OOD thresholds at the training-conditional rank: at most 5 % false alarms for "
+        "this calibration set with this probability (e.g. 0.9; needs 45 calibration scans); default: the "
+        "split-conformal rank (5 % on average over calibration sets)")] = None,
     endmembers: Annotated[Optional[Path], typer.Option(
         "--endmembers", help="endmember spectra CSV (default: embedded)")] = None,
     minerals: Annotated[Optional[Path], typer.Option(
@@ -89,6 +93,10 @@ def fit_lab(
         "--soc-blend", help="cv: the members form a cross-validation committee (member i stops early on fold i) "
         "and SOC = (1 − λ)·PLSR + λ·members, λ fitted on their out-of-fold predictions | none: the members' "
         "mean alone; default: cv for the physics decoder with --mixing hapke, none otherwise")] = None,
+    soc_blend_base: Annotated[Optional[str], typer.Option(
+        "--soc-blend-base", help="the PLSR of --soc-blend cv: auto: plain or tuned (SNV / Savitzky–Golay "
+        "derivative), whichever has the lower CV RMSE on the training scans | pls: plain absorbance PLSR; "
+        "default: the model's (auto)")] = None,
     soc_readout: Annotated[Optional[str], typer.Option(
         "--soc-readout", help="pls: SOC = a linear readout of absorbance started at the training scans' PLSR + the "
         "encoder's SOC output (wide & deep) | pls_fixed: the readout kept at that PLSR | none: the softmax latent "
@@ -157,13 +165,15 @@ def fit_lab(
                   alpha_conversion=not no_alpha_conversion, init_decoder=not no_init_decoder,
                   device=device, endmembers=lib if lib is not None else library, mixing=mixing,
                   photometric=photometric, water=water, ood_calibration=ood_calibration, n_members=members,
-                  soc_readout=soc_readout, ood_score=ood_score, soc_blend=soc_blend)
+                  soc_readout=soc_readout, ood_score=ood_score, soc_blend=soc_blend,
+                  ood_confidence=ood_confidence,
+                  **({} if soc_blend_base is None else {"soc_blend_base": soc_blend_base}))
     if table.detection.get("synthetic"):
         note("using SIMULATED spectra")
     with flag_names(test_size="--test-size", wl_min_nm="--wl-min", wl_max_nm="--wl-max", step_nm="--step",
                     region_col="--region-col", mixing="--mixing", ood_calibration="--ood-calibration",
                     n_members="--members", soc_readout="--soc-readout", ood_score="--ood-score",
-                    soc_blend="--soc-blend",
+                    soc_blend="--soc-blend", soc_blend_base="--soc-blend-base", ood_confidence="--ood-confidence",
                     decoder="--decoder", hidden="--hidden", epochs="--epochs", lr="--lr", batch_size="--batch-size",
                     patience="--patience", device="--device"):
         metrics = fit_lab_run(table, out, model_params=params, unlabeled=unl, test_size=test_size, seeds=run_seeds,

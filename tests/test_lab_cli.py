@@ -102,6 +102,13 @@ def test_fit_lab_bad_options(files, tmp_path):
     assert res.exit_code != 0 and "cnn" in res.output and "Traceback" not in res.output
     res = runner.invoke(app, ["fit-lab", str(files / "lib.csv"), "--out", str(tmp_path / "o2"), "--target-col", "nope"])
     assert res.exit_code != 0 and "nope" in res.output and "Traceback" not in res.output
+    res = runner.invoke(app, ["fit-lab", str(files / "lib.csv"), "--out", str(tmp_path / "o3"),
+                              "--soc-blend-base", "snv"])  # the estimator's check names the CLI flag
+    assert res.exit_code == 2 and "--soc-blend-base" in res.output and "Traceback" not in res.output
+    assert not (tmp_path / "o3" / "model").exists()
+    res = runner.invoke(app, ["fit-lab", str(files / "lib.csv"), "--out", str(tmp_path / "o4"),
+                              "--ood-confidence", "1.5"])
+    assert res.exit_code == 2 and "--ood-confidence" in res.output and "Traceback" not in res.output
     res = runner.invoke(app, ["predict-lab", str(tmp_path / "nomodel"), str(files / "lib.csv"), "--out",
                               str(tmp_path / "x.csv")])
     assert res.exit_code != 0 and "nomodel" in res.output and "Traceback" not in res.output

@@ -53,7 +53,7 @@ def test_blend_is_the_weighted_pls_and_member_mean_and_keeps_a_composition():
 
 
 def test_blend_weight_is_the_least_squares_weight_less_one_standard_error():
-    m = LabSOCModel(decoder="none", soc_blend="cv", n_members=2)
+    m = LabSOCModel(decoder="none", soc_blend="cv", n_members=2, soc_blend_base="pls")  # λ's rule alone
     m.net_ = MemberAverage(_members(), soc_blend=True)
     rng = np.random.default_rng(1)
     n = 40

@@ -72,7 +72,7 @@ NON_DEFAULT = dict(
     device="cpu", seed=3, ood_false_alarm=0.1, checkpoint_dir="ck", checkpoint_every=5, progress=False,
     n_hidden_layers=3, init_decoder=False, n_threads=1,
     mixing="linear", photometric=True, water=True, ood_calibration="cv", f_soc_init="dark", n_members=2,
-    soc_readout="pls", ood_score="reconstruction", soc_blend="none", soc_blend_base="auto", ood_confidence=0.9,
+    soc_readout="pls", ood_score="reconstruction", soc_blend="none", soc_blend_base="pls", ood_confidence=0.9,
 )
 
 

@@ -87,7 +87,7 @@ class LinearSOCReadout(nn.Module):
         with torch.autocast(device_type=reflectance.device.type, enabled=False):
             a = -torch.log10(reflectance.float().clamp_min(1e-4))
             if self.snv_ is not None and bool(self.snv_ > 0):
-                a = (a - a.mean(dim=1, keepdim=True)) / a.std(dim=1, keepdim=True)  # unbiased, as socspec.preprocess.snv
+                a = (a - a.mean(dim=1, keepdim=True)) / a.std(dim=1, keepdim=True)  # sd ddof 1, as snv_values
             t = (a - self.absorbance_mean_) @ self.rotations_ / self.score_scale_
             return t @ self.q + self.b
 
