@@ -27,7 +27,19 @@ dropping/down-weighting flagged nodes' spectral edges, and transfer.
      points + the wet west ones;
    * ``supervised_ceiling`` — share of volcanic / tropic points a random forest TOLD the labels
      catches at 5 % false alarms (5-fold out-of-fold): how separable those band spectra are at all.
-     No unsupervised score should be expected above it.
+     No unsupervised per-point score should be expected above it;
+   * ``area_ood`` / ``area_shift`` — the same shares by the area scores (each judged point's OOD /
+     shift score pooled with its ``AREA_K`` − 1 nearest judged points within 60 km, calibration
+     pixels pooled the same way: :meth:`~socspec.remote.bridge.SensorBandAutoencoder.area_frame`), on
+     the same two corpora; top-level ``area_mineralogy_region_flag_rate``, ``area_false_alarm_rate``
+     (area shift score);
+   * ``area_block`` — a second fit with a contiguous in-distribution area held out (a quarter of one
+     training region, by seed: never trained on, never calibrating): false alarms on the scattered
+     held-out points and inside that area (``false_alarm_rate_block``), volcanic and tropic shares,
+     per point and as areas; top-level ``area_false_alarm_rate_block``;
+   * ``conditional_0.9`` (top-level ``conditional``; also inside ``area_block``) — every score again
+     at the training-conditional threshold (``false_alarm_confidence=0.9``: false alarms ≤ α for a
+     fit with probability ≥ 0.9, :func:`socspec.ood.training_conditional_rank`).
 
 2. **Latent vs raw-band spectral edges.** SpTGNN cross-validated (``socspec.remote.evaluate``,
    spatial blocks, ``--folds``) on a simulated corpus of ``--sptgnn-n`` points without images, once
@@ -144,6 +156,7 @@ def planted_shifts(n: int, saturation: float, seed: int) -> dict:
             pb = dict(lat_deg=c.lat[rows_b], lon_deg=c.lon[rows_b], area_k=AREA_K)
             for confidence in (None, CONFIDENCE):
                 ae.set_params(false_alarm_confidence=confidence)
+                ae.calibrate(x[train][ae.val_index_])  # the per-point threshold at this rank (same scores)
                 fa = pd.concat([ae.score_frame(xa, **pa), ae.shift_frame(xa, **pa)], axis=1)
                 fb = pd.concat([ae.score_frame(xb, **pb), ae.shift_frame(xb, **pb)], axis=1)
                 rates = {}
@@ -159,6 +172,7 @@ def planted_shifts(n: int, saturation: float, seed: int) -> dict:
                 else:
                     out[f"conditional_{confidence:g}"] = rates
             ae.set_params(false_alarm_confidence=None)
+            ae.calibrate(x[train][ae.val_index_])
         print(f"{name:17s} false alarms {row['false_alarm_rate']:.3f} (n={held.size}); wet west "
               f"{row['planted_region_flag_rate']:.3f} (n={wet_rows.size}, S≥{saturation}); volcanic "
               f"{row['mineralogy_region_flag_rate']:.3f}; tropic forest {row['tropic_forest_flag_rate']:.3f}",
@@ -203,16 +217,21 @@ def area_block(c, seed: int) -> dict:
     part = np.r_[np.full(held.size, "held"), np.full(block.size, "block"),
                  np.full((reg == "volcanic").sum(), "volcanic"), np.full((reg == "tropic").sum(), "tropic")]
     where = dict(lat_deg=lat[rows], lon_deg=lon[rows], area_k=AREA_K)
-    pf = ae.score_frame(x[rows], **where)
-    flags = {"per_point": pf["ood_flag"], "area_ood": pf["area_ood_flag"]}
-    sf = ae.shift_frame(x[rows], **where)
-    flags.update(shift=sf["shift_flag"], area_shift=sf["area_shift_flag"])
     keys = {"held": "false_alarm_rate", "block": "false_alarm_rate_block", "volcanic": "mineralogy_region_flag_rate",
             "tropic": "tropic_forest_flag_rate"}
     out = {"region": name, "quarter": quarter, "n_block": int(block.size), "n_held": int(held.size)}
-    for score, f in flags.items():
-        f = f.to_numpy(bool)
-        out[score] = {keys[p]: float(f[part == p].mean()) for p in keys}
+    for confidence in (CONFIDENCE, None):  # the training-conditional thresholds first, then as fitted
+        ae.set_params(false_alarm_confidence=confidence)
+        ae.calibrate(x[train][ae.val_index_])
+        pf, sf = ae.score_frame(x[rows], **where), ae.shift_frame(x[rows], **where)
+        flags = {"per_point": pf["ood_flag"], "area_ood": pf["area_ood_flag"], "shift": sf["shift_flag"],
+                 "area_shift": sf["area_shift_flag"]}
+        rates = {score: {keys[p]: float(f.to_numpy(bool)[part == p].mean()) for p in keys}
+                 for score, f in flags.items()}
+        if confidence is not None:
+            out[f"conditional_{confidence:g}"] = rates
+    out.update(rates)
+    for score in flags:
         print(f"block design {score:10s} false alarms {out[score]['false_alarm_rate']:.3f}, in the held-out "
               f"{name} quarter ({block.size} points) {out[score]['false_alarm_rate_block']:.3f}; volcanic "
               f"{out[score]['mineralogy_region_flag_rate']:.3f}; tropic {out[score]['tropic_forest_flag_rate']:.3f}",

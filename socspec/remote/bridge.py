@@ -82,6 +82,35 @@ wet 100 %, false alarms 4.2 % on a corpus of all held-out in-distribution points
 north/south/east points of a corpus without the west ones — near the ceiling of a forest *told*
 which pixels are volcanic (88 %; tropic 66 %).
 
+**Area scores** (``area_k`` of :meth:`SensorBandAutoencoder.score_frame` / :meth:`~SensorBandAutoencoder.
+shift_frame`, :meth:`~SensorBandAutoencoder.area_frame`). A shifted region is contiguous, and a soil
+mapper wants to know *where* the map is not to be trusted: each judged point's score (per-point OOD or
+shift score) is averaged with those of its nearest judged points (``area_k`` = 10 with itself, within
+``AREA_RADIUS_KM`` = 60 km; :func:`spatial_pool`). The calibration pixels (their positions are kept at
+fit: ``fit(..., lat_deg, lon_deg)``) join the judged points and are pooled by the same rule, so their
+pooled scores stay exchangeable with those of in-distribution judged points and the split-conformal
+threshold of theirs keeps the false-alarm promise. Trade-offs: a lone shifted point among
+in-distribution neighbours is averaged away (the per-point flags stay for it); a shift in time at
+trained places (the same fields, wet) pools with the calibration pixels there, which lifts the
+threshold (simulated wet west: per point 100 %, as an area ~50 %); and false alarms come in
+spatial clusters (an area either trips or not), so one corpus's rate scatters more than per point.
+Measured (``benchmarks/bench_bridge.py``, seeds 0–9, ``area_k`` 10 and 60 km, chosen on seeds 0–7
+among k 5/10/20 and 60 km/no radius): the area shift score flags the volcanic region 99.9 % and the
+tropic one 98.0 % at 4.8 % false alarms (area OOD score: 96.7 % / 95.5 %); with a quarter of one
+training region held out as a contiguous in-distribution area, 5.2 % false alarms on the scattered
+held-out points and 4.8 % inside that area (0–19.7 % by seed), volcanic 99.9 %.
+
+**False-alarm rate of one fit.** The split-conformal rank ⌈(n + 1)(1 − α)⌉ (n = 240 calibration
+pixels here: the 229th) promises E[rate] = 12/241 = 4.98 % over calibration draws — no calibration
+pixel trains the network, chooses its epoch, whitens u or sits in the kNN reference — and one fit's
+rate scatters about it (sd ≈ 1.4 %, plus the binomial noise of 800 test points); the measured mean
+over ten seeds (5.1 %, SE 0.4 %) is that. ``false_alarm_confidence=c`` instead thresholds at the
+training-conditional rank (:func:`socspec.ood.training_conditional_rank`: rate ≤ α for this fit with
+probability ≥ c; 233rd of 240 at c = 0.9, mean ≈ 3.3 %).
+Measured (same bench, seeds 0–9, ``conditional_0.9`` keys): false alarms 3.0 % per point (wet 100 %,
+volcanic 51 %) and 3.4 % as area shift scores (volcanic 99.7 %); with the held-out in-distribution
+area, 3.4 % on the scattered points and 1.0 % (0–4.0 %) inside it, volcanic 99.8 %.
+
 **Training.** Optional pre-training on many unlabelled spectra (``pretrain="earthlib"``: the 4,168
 ICRAF-ISRIC soils of earthlib convolved to the bands; or any (m, B) array), then fine-tuning on the
 corpus's point band spectra (``Corpus.band_spectra``) with early stopping on held-in pixels
