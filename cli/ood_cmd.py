@@ -92,8 +92,13 @@ def _remote_report(model_dir, points, region, out, force, chips, id_col, lat_col
                                         area_k=area_k, area_radius_km=area_radius_km)
     _print_table(df, ["region", "n", "median_score", "frac_flagged", "frac_shift_flagged", "frac_area_flagged",
                       "frac_area_shift_flagged", "welch_t", "welch_p", "risk", "rmse_g_kg", "bias_g_kg"])
-    echo(f"threshold {summary['threshold']:.4g} (band reflectance RMSE, {summary['false_alarm']:.0%} false alarms "
+    echo(f"threshold {summary['threshold']:.4g} (OOD score, {summary['false_alarm']:.0%} false alarms "
          f"on held-in band spectra); {summary['frac_flagged']:.1%} of {summary['n_scored']} points flagged")
+    if "frac_area_flagged" in summary:
+        echo(f"as areas ({summary['area_k']} nearest points within {summary['area_radius_km']:g} km): "
+             f"{summary['frac_area_flagged']:.1%} flagged by the OOD score"
+             + (f", {summary['frac_area_shift_flagged']:.1%} by the shift score"
+                if "frac_area_shift_flagged" in summary else ""))
     echo(f"report: {Path(out) / 'index.html'}  (regions.csv, regions.json, points.csv, PNGs)")
 
 

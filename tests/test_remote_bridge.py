@@ -488,6 +488,7 @@ def test_cli_latent_edges_and_predict_remote_ood_columns(tmp_path):
     by_region = area["area_ood_flag"].groupby(corpus.points["region"].astype(str)).mean()
     np.testing.assert_allclose(got["frac_area_flagged"], by_region.loc[got["region"]].to_numpy(), rtol=1e-12)
     assert "frac_area_shift_flagged" in got.columns and "area_shift_flag" in pts.columns
+    assert f"{area['area_ood_flag'].mean():.1%} flagged by the OOD score" in res.output
     res = runner.invoke(app, ["ood-report", str(model), str(sim / "points.csv"), "--chips", str(sim / "chips.npz"),
                               "--region-col", "region", "--out", str(tmp_path / "rep5"), "--area-k", "-1"])
     assert res.exit_code == 2 and "--area-k" in res.output and not (tmp_path / "rep5").exists()
