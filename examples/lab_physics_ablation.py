@@ -86,7 +86,7 @@ def blend_record(m, train, test) -> dict:
     return {"blend": {"weight": m.soc_blend_weight_, "base": getattr(m, "soc_blend_base_", "pls"),
                       "oof_r2": m.soc_blend_oof_r2_, "oof_y": train.soc_g_kg[rows].tolist(),
                       "oof_pls": (1000 * oof["pls"]).tolist(), "oof_members": (1000 * oof["members"]).tolist(),
-                      "oof_scored": (~m._oof_stop_half[rows]).tolist(),
+                      "oof_scored": (~m.oof_stop_half_[rows]).tolist(),
                       "test_members": (1000 * members).tolist(), "test_base": (1000 * base).tolist()}}
 
 

@@ -660,7 +660,7 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
         self.net_ = ensemble
         self.ood_latents_ = "members"  # the OOD score reads the members' own m̂, never the blend's
         if blend:
-            self._oof_stop_half = stop_half  # diagnostics: which out-of-fold rows early stopping saw
+            self.oof_stop_half_ = stop_half  # diagnostics: which out-of-fold rows early stopping saw
             scored = ~stop_half
             self._fit_soc_blend(data, np.where(scored, oof_pls, np.nan), np.where(scored, oof_net, np.nan))
             self._soc_blend_oof_all = {"rows": np.flatnonzero(np.isfinite(oof_net)),
@@ -943,7 +943,7 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
                     m_raw, r = self.net_(xb, blend=False) if members else self.net_(xb)
                 else:  # SOC only: skip the decoder
                     m_raw, r = (self.net_.encode(xb, blend=False) if members else self.net_.encode(xb)), None
-                m = self.net_._blend(xb, m_raw) if members else m_raw
+                m = self.net_.blend_soc(xb, m_raw) if members else m_raw
             ms.append(m.float().cpu().numpy())
             mo.append(m_raw.float().cpu().numpy())
             rs.append(None if r is None else r.float().cpu().numpy())

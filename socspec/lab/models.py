@@ -440,7 +440,9 @@ class MemberAverage(nn.Module):
     def decoder(self):
         return self.members[0].decoder
 
-    def _blend(self, reflectance: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    def blend_soc(self, reflectance: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        """m (n, K) with its SOC latent replaced by (1 − λ)·PLSR(reflectance) + λ·m_SOC and the other
+        latents rescaled to sum to 1 − m_SOC (:meth:`set_blend`); m unchanged without a blend."""
         if self.pls is None:
             return m
         lam = self.blend_weight
@@ -453,7 +455,7 @@ class MemberAverage(nn.Module):
     def encode(self, reflectance: torch.Tensor, blend: bool = True) -> torch.Tensor:
         """(B, K) m̂: the members' mean, blended with the PLSR when ``blend`` (and the ensemble has one)."""
         m = torch.stack([mb.encode(reflectance) for mb in self.members]).mean(0)
-        return self._blend(reflectance, m) if blend else m
+        return self.blend_soc(reflectance, m) if blend else m
 
     def forward(self, reflectance: torch.Tensor, blend: bool = True):
         """(m̂, R̂); ``blend=False`` returns the members' own mean m̂ (what the OOD score reads: the
@@ -461,7 +463,7 @@ class MemberAverage(nn.Module):
         outs = [mb(reflectance) for mb in self.members]
         m = torch.stack([o[0] for o in outs]).mean(0)
         r = None if outs[0][1] is None else torch.stack([o[1] for o in outs]).mean(0)
-        return (self._blend(reflectance, m) if blend else m), r
+        return (self.blend_soc(reflectance, m) if blend else m), r
 
 
 def build_autoencoder(decoder: str, n_wavelengths: int, n_latent: int, hidden: int = 512,
