@@ -449,6 +449,15 @@ def test_cli_latent_edges_and_predict_remote_ood_columns(tmp_path):
         judged.band_spectra, judged.lat, judged.lon, area_k=10)["area_ood_score"], rtol=1e-9)
     np.testing.assert_allclose(p2["soc_pred"], pred["soc_pred"], rtol=1e-9)  # predictions unchanged
     assert "flagged by the corpus-level shift score" in res.output
+    # points without band spectra (no band columns, no chips to read them from) cannot be judged: a
+    # clear error, nothing written
+    no_bands = tmp_path / "no_bands.csv"
+    pts = pd.read_csv(sim / "points.csv")
+    from socspec.remote.corpus import S2_BANDS
+    pts.drop(columns=[c for c in S2_BANDS if c in pts.columns]).to_csv(no_bands, index=False)
+    res = runner.invoke(app, ["predict-remote", str(model), str(no_bands), "--out", str(tmp_path / "p3.csv"),
+                              "--device", "cpu", "--shift-scores"])
+    assert res.exit_code == 2 and "band spectra" in res.output and not (tmp_path / "p3.csv").exists()
     res = runner.invoke(app, ["fit-remote", "--out", str(tmp_path / "r2"), "--n-sim", "100",
                               "--models", "sptgnn", "--spectral-edges", "pixels"])
     assert res.exit_code == 2 and "--spectral-edges" in res.output

@@ -865,7 +865,11 @@ def predict_points(model_dir, points, *, chips=None, device: str = "auto", id_co
         detail = model.predict_detail(corpus)
     except ValueError as exc:
         raise SocspecInputError(str(exc), path=points) from None
-    if corpus.band_spectra is not None and (shift_scores or int(area_k) >= 2):
+    if corpus.band_spectra is None and (shift_scores or int(area_k) >= 2):
+        raise SocspecInputError("shift and area scores judge the points' band spectra, and this file has none",
+                                path=points, hint="add the Sentinel-2 band columns (B1 … B12) the model was "
+                                "fitted with, or leave out --shift-scores / --area-k")
+    if shift_scores or int(area_k) >= 2:
         where = dict(lat_deg=corpus.lat, lon_deg=corpus.lon, area_k=int(area_k)) if int(area_k) >= 2 else {}
         if where:  # score_frame's own area columns (ood-score based); predict_detail gave the per-point ones
             area = model.bridge_.score_frame(corpus.band_spectra, **where)
