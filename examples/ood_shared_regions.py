@@ -109,6 +109,9 @@ def main(argv=None):
                     help="libraries to split into --parts random pseudo-regions (their parts then have "
                          "same-instrument relatives in training, so they can generalise)")
     ap.add_argument("--parts", type=int, default=2)
+    ap.add_argument("--model-seed-offset", type=int, default=0,
+                    help="moist test: the model (weights, held-in draw) takes seed + this, the split keeps seed — "
+                         "more fits on the same splits")
     ap.add_argument("--quiet", action="store_true")
     ap.add_argument("--unlabeled", choices=["earthlib"], default=None,
                     help="add earthlib's ICRAF-ISRIC soils as unlabelled scans to every model; all spectra are put "
@@ -182,7 +185,8 @@ def main(argv=None):
         for r in np.unique(regions):
             idx = np.flatnonzero(regions == r)
             test_mask[rng.choice(idx, size=len(idx) // 4, replace=False)] = True
-        model = LabSOCModel(**params, seed=seed, progress=not args.quiet).fit(table.subset(~test_mask), unlabeled=unl)
+        model = LabSOCModel(**params, seed=seed + args.model_seed_offset, progress=not args.quiet).fit(
+            table.subset(~test_mask), unlabeled=unl)
         held = table.subset(test_mask)
         R = held.values.astype(np.float64)
         rescan = refill(held.with_values(np.clip(R + rng.normal(0, 0.002, R.shape), 1e-4, None)))
@@ -250,7 +254,8 @@ def main(argv=None):
     print(f"\nMoist soils vs re-scans, mean over seeds {args.seeds}:")
     print(pd.DataFrame(rows).T.to_string(float_format="{:.3f}".format))
 
-    results = {"config": {**params, "seeds": args.seeds, "n_scans": len(table), "unlabeled": args.unlabeled,
+    results = {"config": {**params, "seeds": args.seeds, "model_seed_offset": args.model_seed_offset,
+                          "n_scans": len(table), "unlabeled": args.unlabeled,
                           "n_unlabeled": 0 if unl is None else len(unl),
                           "gap_fill": bool(args.unlabeled or args.gap_fill),
                           "grid_nm": [float(wl[0]), float(wl[-1]), args.step_nm]},
