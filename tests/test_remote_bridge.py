@@ -96,6 +96,8 @@ def test_ood_flag_catches_a_planted_shift_and_keeps_false_alarms_near_alpha(fitt
     frame = ae.score_frame(np.vstack([fresh[:3], np.full((1, 12), np.nan)]))
     assert list(frame.columns) == ["ood_score", "ood_threshold", "ood_flag", "reconstruction_error"]
     assert np.isnan(frame["ood_score"].iloc[3]) and not frame["ood_flag"].iloc[3]
+    np.testing.assert_allclose(frame["reconstruction_error"].iloc[:3], ae.reconstruction_error(fresh[:3]), rtol=1e-12)
+    np.testing.assert_allclose(frame["ood_score"].iloc[:3], ae.ood_score(fresh[:3]), rtol=1e-12)
 
 
 def test_ood_score_is_knn_under_the_training_mahalanobis_metric(fitted, library):

@@ -504,7 +504,7 @@ class SensorBandAutoencoder(BaseEstimator):
         ``false_alarm``)."""
         from ..ood import conformal_calibration
 
-        self.val_scores_, u = self._score_and_features(band_spectra)
+        self.val_scores_, u, _ = self._score_and_features(band_spectra)
         self.shift_calibration_ = u  # class 1 of shift_frame's forest, exchangeable
         cal = conformal_calibration(self.val_scores_, float(self.false_alarm), self.false_alarm_confidence)
         cal["scores"] = source
@@ -550,15 +550,15 @@ class SensorBandAutoencoder(BaseEstimator):
         reconstruction RMSE (``novelty="none"``, reflectance); see the module docstring."""
         return self._score_and_features(band_spectra)[0]
 
-    def _score_and_features(self, band_spectra) -> tuple[np.ndarray, np.ndarray]:
-        """(:meth:`ood_score`, u of :meth:`_features`) from one forward pass."""
+    def _score_and_features(self, band_spectra) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(:meth:`ood_score`, u of :meth:`_features`, :meth:`reconstruction_error`) from one forward
+        pass."""
+        from ..lab.metrics import per_spectrum_rmse
+
         x, _, r = self._forward(band_spectra)
         u = self._novelty_features(x.astype(np.float64), r)
-        if self.novelty == "none":
-            from ..lab.metrics import per_spectrum_rmse
-
-            return per_spectrum_rmse(x, r), u
-        return self._knn_distance(u), u
+        e = per_spectrum_rmse(x, r)
+        return (e if self.novelty == "none" else self._knn_distance(u)), u, e
 
     @property
     def score_description(self) -> str:
@@ -588,8 +588,7 @@ class SensorBandAutoencoder(BaseEstimator):
         score, rec = np.full(len(x), np.nan), np.full(len(x), np.nan)
         u = None
         if ok.any():
-            score[ok], u = self._score_and_features(x[ok])
-            rec[ok] = self.reconstruction_error(x[ok])
+            score[ok], u, rec[ok] = self._score_and_features(x[ok])
         frame = pd.DataFrame({"ood_score": score, "ood_threshold": self.ood_threshold_,
                               "ood_flag": np.where(ok, score > self.ood_threshold_, False),
                               "reconstruction_error": rec})
