@@ -74,7 +74,7 @@ def blend_record(m, train, test) -> dict:
     """The committee's stacking data (soc_blend='cv'), so other blend rules can be scored offline:
     λ, the base, out-of-fold SOC (g/kg) of every labelled fold row (``oof_scored``: the half λ
     reads), and the test scans' member mean and base PLSR."""
-    oof = getattr(m, "_soc_blend_oof_all", None)
+    oof = getattr(m, "soc_blend_oof_", None)
     if oof is None:
         return {}
     import torch
@@ -86,7 +86,7 @@ def blend_record(m, train, test) -> dict:
     return {"blend": {"weight": m.soc_blend_weight_, "base": getattr(m, "soc_blend_base_", "pls"),
                       "oof_r2": m.soc_blend_oof_r2_, "oof_y": train.soc_g_kg[rows].tolist(),
                       "oof_pls": (1000 * oof["pls"]).tolist(), "oof_members": (1000 * oof["members"]).tolist(),
-                      "oof_scored": (~m.oof_stop_half_[rows]).tolist(),
+                      "oof_scored": oof["scored"].tolist(),
                       "test_members": (1000 * members).tolist(), "test_base": (1000 * base).tolist()}}
 
 

@@ -115,6 +115,13 @@ def test_committee_predicts_the_blend_of_its_members_and_round_trips(tmp_path):
     assert isinstance(m.net_, MemberAverage) and len(m.net_.members) == 2
     lam = m.soc_blend_weight_
     assert 0.0 <= lam <= 1.0 and 0 < m.soc_blend_oof_r2_["n"] < m.n_labelled_ - len(m.val_index_)
+    # the stacking data: every labelled fold row, λ fitted on its scored half (never a held-in scan)
+    oof = m.soc_blend_oof_
+    assert int(oof["scored"].sum()) == m.soc_blend_oof_r2_["n"] and not set(oof["rows"]) & set(m.val_index_)
+    from socspec.metrics import r2
+    from socspec.units import to_fraction
+    y = to_fraction(tab.soc_g_kg[oof["rows"][oof["scored"]]])
+    assert r2(y, oof["pls"][oof["scored"]]) == pytest.approx(m.soc_blend_oof_r2_["pls"], rel=1e-9)
     x = torch.as_tensor(m.model_inputs(tab))
     with torch.no_grad():
         members = torch.stack([mb.encode(x)[:, 0] for mb in m.net_.members]).mean(0).double().numpy()

@@ -286,6 +286,11 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
         λ of ``soc_blend="cv"`` (1.0: the members alone; NaN without the blend).
     soc_blend_base_ : str
         The blend's PLSR: ``pls`` or ``pls_tuned:<pre-treatment>`` (``soc_blend="cv"`` only).
+    soc_blend_oof_ : dict
+        The stacking data λ was fitted on (``soc_blend="cv"`` only, not saved): ``rows`` (labelled
+        fold rows of the training data), out-of-fold SOC mass fractions of the fold's PLSR (``pls``)
+        and member (``members``), and ``scored`` (bool: the half of each fold its early stopping
+        did not look at, which λ reads) — so other blend rules can be scored offline.
     n_labelled_, n_unlabelled_ : int
         Training rows with and without SOC.
     device_ : torch.device
@@ -474,10 +479,6 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
             return self.soc_blend
         return "cv" if self.decoder == "physics" and self.mixing == "hapke" else "none"
 
-    def _soc_blend_base(self) -> str:
-        """The blend's base PLSR: ``auto`` (plain or tuned, by CV) or ``pls`` (plain only)."""
-        return self.soc_blend_base
-
     def _n_members(self) -> int:
         """``n_members`` with None resolved (5 for the stacked committee, else 1); the committee needs ≥ 2."""
         n = (5 if self._soc_blend() == "cv" else 1) if self.n_members is None else int(self.n_members)
@@ -655,16 +656,15 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
                 # (λ reads the half its early stopping did not look at: the other half is optimistic)
                 rows = np.flatnonzero((fold == i) & data.labelled)
                 oof_pls[rows] = self._pls_state_predict(state, data.reflectance[rows])
-                self.net_ = member
                 oof_net[rows] = self._forward_x(data.reflectance[rows], decode=False)[0][:, SOC_INDEX]
         self.net_ = ensemble
         self.ood_latents_ = "members"  # the OOD score reads the members' own m̂, never the blend's
         if blend:
-            self.oof_stop_half_ = stop_half  # diagnostics: which out-of-fold rows early stopping saw
             scored = ~stop_half
             self._fit_soc_blend(data, np.where(scored, oof_pls, np.nan), np.where(scored, oof_net, np.nan))
-            self._soc_blend_oof_all = {"rows": np.flatnonzero(np.isfinite(oof_net)),
-                                       "pls": oof_pls[np.isfinite(oof_net)], "members": oof_net[np.isfinite(oof_net)]}
+            rows = np.flatnonzero(np.isfinite(oof_net))
+            self.soc_blend_oof_ = {"rows": rows, "pls": oof_pls[rows], "members": oof_net[rows],
+                                   "scored": scored[rows]}
         else:
             self.soc_blend_weight_ = float("nan")
         self.history_ = out["history"]
@@ -725,13 +725,12 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
         groups = self._row_groups(data)[lab]
         state, cv_plain = self._pls_readout_state(data.reflectance[lab], data.soc_g_kg[lab], groups, return_cv=True)
         snv, base, cv = False, "pls", {"pls": cv_plain}
-        if self._soc_blend_base() == "auto" and lab.sum() >= 4:
+        if self.soc_blend_base == "auto" and lab.sum() >= 4:
             t_state, t_snv, tuned = self._tuned_readout_state(data.reflectance[lab], data.soc_g_kg[lab], groups)
             cv["pls_tuned"] = float(min(min(r.values()) for r in tuned.cv_rmse_.values()))
             if cv["pls_tuned"] < cv["pls"]:
                 state, snv, base = t_state, t_snv, f"pls_tuned:{tuned.pretreatment_}"
         ok = np.isfinite(oof_pls) & np.isfinite(oof_net)
-        self._soc_blend_oof = {"rows": np.flatnonzero(ok), "pls": oof_pls[ok], "members": oof_net[ok]}  # diagnostics
         y = to_fraction(data.soc_g_kg[ok])
         p, n = oof_pls[ok], oof_net[ok]
         d = n - p
