@@ -339,6 +339,96 @@ class ResidualLatentScore:
         return obj
 
 
+class NeighbourExcess:
+    """A feature's excess over what reference scans of like composition show.
+
+    Fit on reference scans' covariates C (n, p) (e.g. √ mass fractions) and one feature v (n,)
+    (e.g. a fitted liquid-water path). For a scan (c, v):
+
+        c̃          = (c − mean(C)) / sd(C)                      (per column; sd ≥ 1e-12)
+        N_k(c)     = the k reference scans nearest to c̃ (Euclidean, scikit-learn NearestNeighbors)
+        excess     = v − mean_{j ∈ N_k(c)} v_j
+
+    ``excess(..., leave_self_out=True)`` scores the reference scans themselves without their own
+    row among the neighbours (their k nearest *other* scans), so their excesses are out of sample
+    like a new scan's. Why: soils differ in how much water their dry spectra hold (clays and
+    organic matter keep hygroscopic water; one of the shared libraries shows deeper water bands
+    than the others when dry), so one threshold on the water path over a merged library either
+    flags the water-rich dry soils or misses slightly moist sandy ones; measured against soils of
+    like composition, slight moisture stands out. State is two arrays and k (``get_state``;
+    npz-ready, no pickle).
+    """
+
+    def __init__(self, n_neighbors: int = 5):
+        self.n_neighbors = n_neighbors
+
+    def fit(self, covariates, values) -> "NeighbourExcess":
+        c = np.asarray(covariates, dtype=np.float64)
+        v = np.asarray(values, dtype=np.float64).reshape(-1)
+        if c.ndim != 2 or c.shape[0] != v.size:
+            raise ValueError(f"covariates (n, p) and values (n,) disagree: {c.shape} vs {v.shape}")
+        if not isinstance(self.n_neighbors, (int, np.integer)) or self.n_neighbors < 1:
+            raise ValueError(f"n_neighbors must be an integer ≥ 1, got {self.n_neighbors!r}")
+        if v.size < self.n_neighbors + 1:
+            raise ValueError(f"NeighbourExcess needs more than n_neighbors={self.n_neighbors} reference scans, "
+                             f"got {v.size}")
+        if not (np.all(np.isfinite(c)) and np.all(np.isfinite(v))):
+            raise ValueError("covariates and values must be finite")
+        self.covariates_, self.values_ = c, v
+        self._index()
+        return self
+
+    def _index(self):
+        from sklearn.neighbors import NearestNeighbors
+        self.mean_ = self.covariates_.mean(axis=0)
+        self.scale_ = np.maximum(self.covariates_.std(axis=0), 1e-12)
+        self.nn_ = NearestNeighbors(n_neighbors=int(self.n_neighbors) + 1).fit(
+            (self.covariates_ - self.mean_) / self.scale_)
+
+    def baseline(self, covariates, leave_self_out: bool = False) -> np.ndarray:
+        """(n,) mean value of each scan's k nearest reference scans (``leave_self_out``: the
+        scans are the reference rows, in order, and each skips its own row)."""
+        c = np.asarray(covariates, dtype=np.float64)
+        if c.ndim != 2 or c.shape[1] != self.covariates_.shape[1]:
+            raise ValueError(f"covariates must be (n, {self.covariates_.shape[1]}), got {c.shape}")
+        if len(c) == 0:
+            return np.zeros(0)
+        k = int(self.n_neighbors)
+        _, idx = self.nn_.kneighbors((c - self.mean_) / self.scale_)
+        if leave_self_out:
+            if len(c) != len(self.values_):
+                raise ValueError("leave_self_out scores the reference scans themselves")
+            own = idx == np.arange(len(c))[:, None]
+            # a duplicate scan may come first in the order: drop the own row wherever it is, else the last
+            drop = np.where(own.any(axis=1), own.argmax(axis=1), k)
+            keep = np.ones_like(idx, dtype=bool)
+            keep[np.arange(len(c)), drop] = False
+            idx = idx[keep].reshape(len(c), k)
+        else:
+            idx = idx[:, :k]
+        return self.values_[idx].mean(axis=1)
+
+    def excess(self, covariates, values, leave_self_out: bool = False) -> np.ndarray:
+        """(n,) value − :meth:`baseline`."""
+        v = np.asarray(values, dtype=np.float64).reshape(-1)
+        return v - self.baseline(covariates, leave_self_out)
+
+    def get_state(self) -> dict:
+        return {"n_neighbors": np.asarray(int(self.n_neighbors)), "covariates": self.covariates_,
+                "values": self.values_}
+
+    @classmethod
+    def from_state(cls, d) -> "NeighbourExcess":
+        obj = cls(n_neighbors=int(np.asarray(d["n_neighbors"])))
+        obj.covariates_ = np.asarray(d["covariates"], dtype=np.float64)
+        obj.values_ = np.asarray(d["values"], dtype=np.float64).reshape(-1)
+        if obj.covariates_.ndim != 2 or obj.covariates_.shape[0] != obj.values_.size \
+                or obj.values_.size < obj.n_neighbors + 1:
+            raise ValueError("NeighbourExcess state: covariates (n, p) and values (n,) disagree")
+        obj._index()
+        return obj
+
+
 # ------------------------------------------------------------------ statistics
 def welch_test(a, b) -> tuple[float, float]:
     """Two-sided Welch's unequal-variance t-test of mean(a) vs mean(b) (NaNs dropped).

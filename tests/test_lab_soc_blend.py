@@ -224,17 +224,21 @@ def test_committee_folder_saved_before_the_tuned_base_loads_and_scores_as_before
     del w["pls.snv_"]
     torch.save(w, d / "weights.pt")
     cfg = json.loads((d / "config.json").read_text())
-    for k in ("ood_latents", "soc_blend_base"):
+    for k in ("ood_latents", "soc_blend_base", "ood_water_reference"):
         del cfg[k]
     del cfg["params"]["soc_blend_base"]
     (d / "config.json").write_text(json.dumps(cfg))
+    (d / "ood_water_reference.npz").unlink()
     write_manifest(d, MODEL_FORMAT, MODEL_FORMAT_VERSION)
     old = LabSOCModel.load(d)
     assert old.ood_latents_ == "blend" and float(old.net_.pls.snv_) == 0.0
+    assert old.ood_water_reference_ is None
     np.testing.assert_array_equal(old.predict(tab), m.predict(tab))
-    m.ood_latents_ = "blend"  # what the fitted model scored with before the members' latents
+    # what the fitted model scored with before the members' latents and the water path's neighbours
+    m.ood_latents_, water = "blend", m.ood_water_reference_
+    m.ood_water_reference_ = None
     np.testing.assert_allclose(old.predict_frame(tab)["ood_score"], m.predict_frame(tab)["ood_score"], rtol=1e-6)
-    m.ood_latents_ = "members"  # a folder saved now scores with the members' own latents
+    m.ood_latents_, m.ood_water_reference_ = "members", water  # a folder saved now scores with both
     assert not np.allclose(LabSOCModel.load(m.save(tmp_path / "new")).predict_frame(tab)["ood_score"],
                            old.predict_frame(tab)["ood_score"])
 

@@ -283,3 +283,56 @@ def test_residual_latent_score_one_sided_block_spends_the_budget_on_one_side():
     np.testing.assert_allclose(back.score(e, [z, d]), one.score(e, [z, d]))
     with pytest.raises(ValueError, match="one_sided"):
         ResidualLatentScore().fit(e, [z, d], one_sided=[True, True])
+
+
+def test_neighbour_excess_matches_brute_force_and_leaves_itself_out(tmp_path):
+    """The baseline is the mean value of the k nearest reference scans in standardised covariates
+    (brute-force numpy distances); reference scans scored as references skip their own row; the
+    state survives an npz written and read without pickle."""
+    from socspec.ood import NeighbourExcess
+    rng = np.random.default_rng(3)
+    c = rng.normal(0, 1, (120, 4)) * np.array([1.0, 10.0, 0.1, 3.0])  # scales differ: standardised first
+    v = rng.normal(0, 1, 120)
+    ne = NeighbourExcess(n_neighbors=4).fit(c, v)
+    z = (c - c.mean(0)) / c.std(0)
+    q = rng.normal(0, 1, (30, 4)) * np.array([1.0, 10.0, 0.1, 3.0])
+    dq = np.linalg.norm(((q - c.mean(0)) / c.std(0))[:, None, :] - z[None], axis=2)
+    want = v[np.argsort(dq, axis=1)[:, :4]].mean(1)
+    np.testing.assert_allclose(ne.baseline(q), want, rtol=1e-12)
+    np.testing.assert_allclose(ne.excess(q, np.ones(30)), 1.0 - want, rtol=1e-12)
+    d_self = np.linalg.norm(z[:, None] - z[None], axis=2)
+    np.fill_diagonal(d_self, np.inf)
+    np.testing.assert_allclose(ne.baseline(c, leave_self_out=True), v[np.argsort(d_self, axis=1)[:, :4]].mean(1),
+                               rtol=1e-12)
+    # without leaving itself out, a reference scan is one of its own neighbours
+    assert not np.allclose(ne.baseline(c), ne.baseline(c, leave_self_out=True))
+    np.savez(tmp_path / "s.npz", **ne.get_state())
+    with np.load(tmp_path / "s.npz", allow_pickle=False) as f:
+        back = NeighbourExcess.from_state(f)
+    np.testing.assert_array_equal(back.baseline(q), ne.baseline(q))
+    with pytest.raises(ValueError, match="disagree"):
+        NeighbourExcess().fit(c, v[:10])
+    with pytest.raises(ValueError, match="more than n_neighbors"):
+        NeighbourExcess(n_neighbors=10).fit(c[:10], v[:10])
+    with pytest.raises(ValueError, match="reference scans themselves"):
+        ne.baseline(q, leave_self_out=True)
+
+
+def test_neighbour_excess_flags_slight_moisture_one_plain_threshold_misses():
+    """Two soil groups: clays hold a water path of ~8 µm when dry, sands ~1 µm. A sand at 5 µm is
+    slightly moist: above every dry sand, below most dry clays. Against its compositional
+    neighbours it stands out; against one threshold over the merged library it does not."""
+    from socspec.ood import NeighbourExcess, conformal_threshold
+    rng = np.random.default_rng(4)
+    n = 300
+    clay = rng.uniform(0, 1, n) < 0.5
+    comp = np.column_stack([np.where(clay, 0.6, 0.1), np.where(clay, 0.2, 0.7)]) + rng.normal(0, 0.05, (n, 2))
+    water = np.where(clay, 8.0, 1.0) + rng.normal(0, 0.8, n)
+    ne = NeighbourExcess(5).fit(comp[:200], water[:200])
+    calib, held = np.arange(200, 250), np.arange(250, 300)
+    cond_cut = conformal_threshold(ne.excess(comp[calib], water[calib]), 0.05)
+    plain_cut = conformal_threshold(water[calib], 0.05)
+    sand = held[~clay[held]]
+    moist = water[sand] + 4.0
+    assert np.mean(ne.excess(comp[sand], moist) > cond_cut) > 0.9
+    assert np.mean(moist > plain_cut) < 0.1

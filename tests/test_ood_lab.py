@@ -63,6 +63,16 @@ def test_moist_and_offset_flagged_rescans_not(trained):
     q = model.predict_frame(moist)["pca_q"].to_numpy()
     want = np.maximum(q - sc.locations_[3][0], 0.0) * np.sqrt(sc.precisions_[3][0, 0]) / sc.quantiles_[4]
     np.testing.assert_allclose(parts["pca_q"], want, rtol=1e-6)
+    # the water part: the water path fitted to the reconstruction ratio, over the mean of the 5
+    # training scans nearest in √m̂, one-sided
+    from socspec.lab.mixing import fit_scan_terms
+    x = model.model_inputs(moist)
+    d = fit_scan_terms(x, model.reconstruct(moist), model.wavelength_nm_, nonnegative=False)[1]
+    ref = model.ood_water_reference_
+    excess = d - ref.baseline(np.sqrt(np.clip(model.latent(moist), 0, None)))
+    want = np.maximum(excess - sc.locations_[2][0], 0.0) * np.sqrt(sc.precisions_[2][0, 0]) / sc.quantiles_[3]
+    np.testing.assert_allclose(parts["water"], want, rtol=1e-4, atol=1e-6)
+    assert ref.n_neighbors == 5 and len(ref.values_) == len(model.val_scores_) * 3  # the training scans
 
 
 def test_scorer_saved_without_the_pca_q_part_still_scores(trained):
