@@ -16,6 +16,9 @@
    reflectance at saturation, which carries liquid water's absorption (Hale & Querry 1973 +
    band maxima), degree of saturation drawn from ``--saturation``; ``bands``: the old
    Gaussian-band recipe (water absorption at 1450/1940 nm + a flat darkening).
+   ``frac_flagged_conf90``: the same model's score at the training-conditional rank (confidence
+   0.9, ``socspec.ood.conformal_calibration``) instead of the split-conformal one — both ranks
+   from one fit.
 
    The moist experiment runs once per ``--seeds`` seed (split, model and wet draws) and reports
    each and their mean. ``--unlabeled earthlib [--unlabeled-n N]`` adds earthlib's ICRAF-ISRIC
@@ -113,6 +116,8 @@ def main(argv=None):
                     help="moist test: the model (weights, held-in draw) takes seed + this, the split keeps seed — "
                          "more fits on the same splits")
     ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--skip-loro", action="store_true",
+                    help="only the moist experiment (e.g. more fits with --model-seed-offset)")
     ap.add_argument("--unlabeled", choices=["earthlib"], default=None,
                     help="add earthlib's ICRAF-ISRIC soils as unlabelled scans to every model; all spectra are put "
                          "on earthlib's 10 nm grid with its water-band gaps (1350–1460, 1790–1960 nm) interpolated, "
@@ -160,20 +165,22 @@ def main(argv=None):
                                      ("ood_confidence", args.ood_confidence)) if v is not None})
 
     # ---- experiment 1 (+2): leave one region out
-    res = leave_one_region_out(table, region_col="region", model_params=params, seeds=tuple(args.seeds),
-                               progress=not args.quiet, unlabeled=unl)
-    df = loro_table(res)
-    with pd.option_context("display.width", 200, "display.float_format", "{:.3f}".format):
-        print("\nLeave-one-region-out (held-out region):")
-        print(df.to_string(index=False))
-    test = res["loro_test"]
-    print(f"generalising (R² > 0): {test['generalising']}   failing: {test['failing']}")
-    print(f"fraction flagged: failing {test['frac_flagged_failing']:.3f} vs generalising "
-          f"{test['frac_flagged_generalising']:.3f};  MRMSE failing {test['mrmse_failing']:.2f} % vs "
-          f"generalising {test['mrmse_generalising']:.2f} %  (Welch t = {test['t']:.3f}, p = {test['p']:.3g})")
-    s = res["loro_summary"]
-    print(f"mean AUROC held-out vs held-in: ours {s['mean_auroc']:.3f}  PCA Q {s['mean_auroc_pca_q']:.3f}")
-    write_loro_plots(res, out)
+    res: dict = {}
+    if not args.skip_loro:
+        res = leave_one_region_out(table, region_col="region", model_params=params, seeds=tuple(args.seeds),
+                                   progress=not args.quiet, unlabeled=unl)
+        df = loro_table(res)
+        with pd.option_context("display.width", 200, "display.float_format", "{:.3f}".format):
+            print("\nLeave-one-region-out (held-out region):")
+            print(df.to_string(index=False))
+        test = res["loro_test"]
+        print(f"generalising (R² > 0): {test['generalising']}   failing: {test['failing']}")
+        print(f"fraction flagged: failing {test['frac_flagged_failing']:.3f} vs generalising "
+              f"{test['frac_flagged_generalising']:.3f};  MRMSE failing {test['mrmse_failing']:.2f} % vs "
+              f"generalising {test['mrmse_generalising']:.2f} %  (Welch t = {test['t']:.3f}, p = {test['p']:.3g})")
+        s = res["loro_summary"]
+        print(f"mean AUROC held-out vs held-in: ours {s['mean_auroc']:.3f}  PCA Q {s['mean_auroc_pca_q']:.3f}")
+        write_loro_plots(res, out)
 
     # ---- moist soils vs re-scans of dry soils: one model per seed (split, weights and wet draws), averaged
     from socspec.lab import LabSOCModel
@@ -215,11 +222,14 @@ def main(argv=None):
             return fit_scan_terms(x, model.reconstruct(t), model.wavelength_nm_)[1]
 
         w_val, s_val = water_path(val_t), np.asarray(model.val_scores_)
+        from socspec.ood import conformal_calibration
+        cut_c90 = conformal_calibration(s_val, model.ood_false_alarm, 0.9)["threshold"]  # the stricter rank
         water_cut, water_cut2, score_cut2 = (float(np.quantile(w_val, 0.95)), float(np.quantile(w_val, 0.975)),
                                              float(np.quantile(s_val, 0.975)))
         for name, t in (("held-out dry scans", held), ("re-scans (noise σ=0.002)", rescan), ("moist", moist)):
             f = model.predict_frame(t)
             rows[name] = {"n": len(t), "frac_flagged": float(f["ood_flag"].mean()),
+                          "frac_flagged_conf90": float(np.mean(f["ood_score"].to_numpy() > cut_c90)),
                           "frac_flagged_pca_q": float(f["pca_q_flag"].mean()),
                           "median_score": float(f["ood_score"].median())}
             w = water_path(t)
