@@ -107,6 +107,7 @@ def main(argv=None):
                          "set with this probability (LabSOCModel(ood_confidence=); default: split-conformal)")
     ap.add_argument("--moist-depth", type=float, nargs=2, default=[0.6, 1.2],
                     help="range of the water-band optical depth (exp(-depth) at 1450 nm; ×1.6 at 1940 nm)")
+    ap.add_argument("--patience", type=int, default=None, help="early-stopping patience (default: epochs / 5, ≥ 20)")
     ap.add_argument("--val-fraction", type=float, default=0.2, help="held-in calibration share of the training scans")
     ap.add_argument("--split", nargs="*", default=[], metavar="LIBRARY",
                     help="libraries to split into --parts random pseudo-regions (their parts then have "
@@ -157,7 +158,8 @@ def main(argv=None):
     params = dict(decoder=args.decoder, hidden=args.hidden, epochs=args.epochs, batch_size=args.batch_size,
                   lr=args.lr, wl_min_nm=float(wl[0]),
                   wl_max_nm=float(wl[-1]), step_nm=args.step_nm, device=args.device,
-                  val_fraction=args.val_fraction, patience=max(args.epochs // 5, 20))
+                  val_fraction=args.val_fraction,
+                  patience=max(args.epochs // 5, 20) if args.patience is None else args.patience)
     if args.decoder == "physics":
         params.update({k: v for k, v in (("mixing", args.mixing), ("photometric", args.photometric),
                                          ("water", args.water)) if v is not None})
