@@ -80,14 +80,21 @@ def blend_record(m, train, test) -> dict:
     import torch
     x = torch.as_tensor(m.model_inputs(test))
     with torch.no_grad():
-        members = torch.stack([mb.encode(x)[:, 0] for mb in m.net_.members]).mean(0).double().numpy()
+        each = torch.stack([mb.encode(x)[:, 0] for mb in m.net_.members]).double().numpy()
         base = m.net_.pls(x).double().numpy()
-    rows = oof["rows"]
+    rows, held = oof["rows"], oof.get("held_in_rows", np.zeros(0, int))
+    g_kg = lambda a: np.round(1000 * np.asarray(a, dtype=np.float64), 4).tolist()  # noqa: E731
     return {"blend": {"weight": m.soc_blend_weight_, "base": getattr(m, "soc_blend_base_", "pls"),
                       "oof_r2": m.soc_blend_oof_r2_, "oof_y": train.soc_g_kg[rows].tolist(),
-                      "oof_pls": (1000 * oof["pls"]).tolist(), "oof_members": (1000 * oof["members"]).tolist(),
+                      "oof_pls": g_kg(oof["pls"]), "oof_members": g_kg(oof["members"]),
                       "oof_scored": oof["scored"].tolist(),
-                      "test_members": (1000 * members).tolist(), "test_base": (1000 * base).tolist()}}
+                      # held-in scans: out of sample for every member and for this PLSR (non-held-in rows)
+                      "held_in_y": train.soc_g_kg[held].tolist(),
+                      "held_in_each_pls": g_kg(oof.get("held_in_pls", np.zeros((0, 0)))),  # member i's fold PLSR
+                      "held_in_each_member": g_kg(oof.get("held_in_members", np.zeros((0, 0)))),
+                      "test_y": np.asarray(test.soc_g_kg, dtype=np.float64).tolist(),
+                      "test_members": g_kg(each.mean(0)), "test_each_member": g_kg(each),
+                      "test_base": g_kg(base)}}
 
 
 def main(argv=None):

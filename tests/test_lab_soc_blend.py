@@ -259,3 +259,30 @@ def test_ood_confidence_thresholds_both_scores_at_the_training_conditional_rank(
     plain = small_physics_model(lib, epochs=3, patience=None, val_fraction=0.5).fit(tab)
     np.testing.assert_array_equal(plain.val_scores_, m.val_scores_)  # same model, other rank only
     assert plain.ood_threshold_ == conformal_threshold(val, 0.05) < m.ood_threshold_
+
+
+def test_held_in_stacking_data_is_every_member_and_fold_pls_on_scans_none_of_them_saw():
+    """soc_blend_oof_'s held-in part: the labelled held-in rows, each member's own SOC and its
+    fold's PLSR there — the evidence for the committee's mean (all members out of sample), which the
+    out-of-fold rows (one member out of sample) cannot give."""
+    lib, tab = small_library_and_table(WL, n=60, seed=1)
+    m = small_physics_model(lib, epochs=3, patience=None, soc_blend="cv", n_members=3, val_fraction=0.25).fit(tab)
+    oof = m.soc_blend_oof_
+    held = oof["held_in_rows"]
+    np.testing.assert_array_equal(held, m.val_index_)  # every row of the table is labelled here
+    assert held.size >= 10 and not set(held) & set(oof["rows"])
+    assert oof["held_in_members"].shape == oof["held_in_pls"].shape == (3, held.size)
+    x = m.model_inputs(tab)[held]
+    with torch.no_grad():
+        own = np.stack([mb.encode(torch.as_tensor(x))[:, 0].double().numpy() for mb in m.net_.members])
+    np.testing.assert_allclose(oof["held_in_members"], own, rtol=1e-5, atol=1e-7)
+    # member i's fold PLSR: fitted on the labelled rows outside fold i and outside the held-in split
+    from socspec.lab.estimator import LabTrainingData
+    data = LabTrainingData(m.model_inputs(tab), np.asarray(tab.soc_g_kg, dtype=np.float64),
+                           np.isin(np.arange(len(tab)), held))
+    fold, _ = m._member_folds(data, 3)
+    groups = m._row_groups(data)
+    for i in range(3):
+        lab = data.labelled & (fold != i) & ~data.validation
+        state = m._pls_readout_state(data.reflectance[lab], data.soc_g_kg[lab], groups[lab])
+        np.testing.assert_allclose(oof["held_in_pls"][i], m._pls_state_predict(state, x), rtol=1e-6, atol=1e-9)

@@ -295,7 +295,10 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
         The stacking data λ was fitted on (``soc_blend="cv"`` only, not saved): ``rows`` (labelled
         fold rows of the training data), out-of-fold SOC mass fractions of the fold's PLSR (``pls``)
         and member (``members``), and ``scored`` (bool: the half of each fold its early stopping
-        did not look at, which λ reads) — so other blend rules can be scored offline.
+        did not look at, which λ reads); and the labelled held-in rows, out of sample for every
+        member and every fold's PLSR: ``held_in_rows``, ``held_in_pls`` (K, n; member i's fold
+        PLSR) and ``held_in_members`` (K, n; member i's own m̂_SOC) — so other blend rules (the
+        committee's mean on rows none of its members saw) can be scored offline.
     n_labelled_, n_unlabelled_ : int
         Training rows with and without SOC.
     device_ : torch.device
@@ -628,6 +631,8 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
         fold, stop_half = self._member_folds(data, len(members)) if blend else (None, None)
         oof_pls = np.full(len(data), np.nan)
         oof_net = np.full(len(data), np.nan)
+        held = np.flatnonzero(data.validation & data.labelled)
+        held_pls, held_net = [], []
         for i, member in enumerate(members):  # members are trained one after another
             self.net_ = member
             if blend:
@@ -662,14 +667,19 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
                 rows = np.flatnonzero((fold == i) & data.labelled)
                 oof_pls[rows] = self._pls_state_predict(state, data.reflectance[rows])
                 oof_net[rows] = self._forward_x(data.reflectance[rows], decode=False)[0][:, SOC_INDEX]
+                # the held-in scans: out of sample for every member and every fold's PLSR
+                held_pls.append(self._pls_state_predict(state, data.reflectance[held]))
+                held_net.append(self._forward_x(data.reflectance[held], decode=False)[0][:, SOC_INDEX])
         self.net_ = ensemble
         self.ood_latents_ = "members"  # the OOD score reads the members' own m̂, never the blend's
         if blend:
             scored = ~stop_half
+            held_pls, held_net = np.asarray(held_pls, dtype=np.float64), np.asarray(held_net, dtype=np.float64)
             self._fit_soc_blend(data, np.where(scored, oof_pls, np.nan), np.where(scored, oof_net, np.nan))
             rows = np.flatnonzero(np.isfinite(oof_net))
             self.soc_blend_oof_ = {"rows": rows, "pls": oof_pls[rows], "members": oof_net[rows],
-                                   "scored": scored[rows]}
+                                   "scored": scored[rows], "held_in_rows": held, "held_in_pls": held_pls,
+                                   "held_in_members": held_net}
         else:
             self.soc_blend_weight_ = float("nan")
         self.history_ = out["history"]
