@@ -734,7 +734,14 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
         (``soc_blend_base_``). λ stays measured against the plain PLSR — what the members' own
         readouts start from, so λ is what the networks add to it — and the linear share 1 − λ goes
         to the better linear model. (λ measured against the tuned PLSR instead fell on
-        geeves_nsw_vic, where the members beat both PLSRs on test: 0.846 against 0.856, 3 seeds.)"""
+        geeves_nsw_vic, where the members beat both PLSRs on test: 0.846 against 0.856, 3 seeds.)
+
+        Why one member's λ and not a committee correction: the test averages K members, but each
+        member's noise is mostly that of its readout start (its fold's PLSR, the p subtracted in
+        d), so it cancels out of fold; correcting Σd² by the members' spread of d on the held-in
+        scans moved nirsoil_belgium 0.766 → 0.773, by the spread of m̂ alone 0.789 but SSP_460
+        below PLSR and SL_125 0.742 → 0.687 on fresh seeds; λ from the held-in scans alone cost
+        geeves 0.031 (``examples/lab_blend_rules.py``; seeds 0–2, fresh 3–4)."""
         from ..metrics import r2
         lab = data.labelled
         groups = self._row_groups(data)[lab]
