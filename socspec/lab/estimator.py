@@ -855,15 +855,10 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
         else:
             self.ood_water_reference_ = None
             if self.ood_score == "combined" and len(x_train) >= 3:
-                from ..ood import NeighbourExcess, ResidualLatentScore
-                from .mixing import fit_scan_terms
+                from ..ood import ResidualLatentScore
                 _, r, m = self._forward_x(x_train, ood=True)
-                if len(x_train) > OOD_WATER_NEIGHBOURS:  # the water path's baseline: training scans of like composition
-                    d_train = fit_scan_terms(x_train, r, self.wavelength_nm_, nonnegative=False)[1]
-                    self.ood_water_reference_ = NeighbourExcess(OOD_WATER_NEIGHBOURS).fit(
-                        np.sqrt(np.clip(m, 0.0, None)), d_train)
                 self.ood_scorer_ = ResidualLatentScore().fit(
-                    x_train - r, self._latent_features(x_train, m, r, reference_rows=True),
+                    x_train - r, self._latent_features(x_train, m, r, fit_water_reference=True),
                     one_sided=[False, False, True, True])
             self.val_scores_ = self.ood_scores_inputs(x_calib)
             self.val_recon_rmse_ = self.reconstruction_error_inputs(x_calib)
@@ -985,15 +980,16 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
 
     @torch.no_grad()
     def _latent_features(self, x: np.ndarray, m: np.ndarray, r: np.ndarray,
-                         reference_rows: bool = False) -> list[np.ndarray]:
-        """The three feature blocks of the combined OOD score: (n, K + n_extra) √m̂ (variance-stabilised
+                         fit_water_reference: bool = False) -> list[np.ndarray]:
+        """The feature blocks of the combined OOD score: (n, K + n_extra) √m̂ (variance-stabilised
         fractions) with the physics decoder's raw per-scan terms (member 0's encoder); (n, 2)
         log s and d of R ≈ s·R̂·exp(−2κ_w d) fitted to each scan's reconstruction ratio
         (:func:`socspec.lab.mixing.fit_scan_terms`, d unclipped: what the decoder did not reproduce,
         e.g. a foreign mineral's brightness); and (n, 1) d's excess over the mean d of the
         ``OOD_WATER_NEIGHBOURS`` training scans nearest in √m̂ (``ood_water_reference_``, a
-        :class:`socspec.ood.NeighbourExcess`; ``reference_rows``: ``x`` are those training scans,
-        each scored without itself; plain d for models saved before it), scored one-sided (liquid
+        :class:`socspec.ood.NeighbourExcess`; ``fit_water_reference``: ``x`` are the training
+        scans, the reference is fitted on them and each is scored without itself; plain d for
+        models saved before it, or with too few training scans), scored one-sided (liquid
         water shows here even when the encoder cannot extrapolate its own water term; a drier scan
         is no alarm); and (n, 1) the PCA Q-residual of absorbance (``pca_q_``), also one-sided: what
         the chemometric reference sees beyond the training scans (a subtle wet scan the decoder half
@@ -1011,8 +1007,11 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
             ex = [enc.forward_with_extras(torch.as_tensor(x[s:s + _PREDICT_CHUNK], device=self.device_))[1]
                   .float().cpu().numpy() for s in range(0, len(x), _PREDICT_CHUNK)]
             feats.append(np.concatenate(ex) if ex else np.zeros((0, enc.n_extra), np.float32))
+        if fit_water_reference and len(x) > OOD_WATER_NEIGHBOURS:
+            from ..ood import NeighbourExcess
+            self.ood_water_reference_ = NeighbourExcess(OOD_WATER_NEIGHBOURS).fit(feats[0], d_fit)
         water = getattr(self, "ood_water_reference_", None)
-        d_excess = d_fit if water is None else water.excess(feats[0], d_fit, leave_self_out=reference_rows)
+        d_excess = d_fit if water is None else water.excess(feats[0], d_fit, leave_self_out=fit_water_reference)
         blocks = [np.hstack(feats).astype(np.float64), np.column_stack([np.log(s_fit), d_fit]), d_excess[:, None]]
         scorer = getattr(self, "ood_scorer_", None)
         if scorer is None or len(scorer.locations_) > 3:  # models saved before the PCA Q part score without it
