@@ -44,14 +44,13 @@ RULES = ("member_oof", "held_in", "pooled", "ensemble_m", "ensemble_d", "ensembl
 def weight(y, p, n, k: float = 1.0, num_less: float = 0.0, den_less: float = 0.0) -> tuple[float, float]:
     """(λ̂, se) of y − p ≈ λ·(n − p) with Σ(y − p)d reduced by ``num_less`` and Σd² by ``den_less``
     (λ̂ and se scaled alike); (nan, inf) without evidence."""
-    y, p, n = (np.asarray(a, dtype=np.float64) for a in (y, p, n))
-    d = n - p
+    from socspec.lab.estimator import stacking_weight  # the estimator's own λ̂ and se
+    lam, se = stacking_weight(y, p, n)
+    if not np.isfinite(lam):
+        return lam, se
+    d = np.asarray(n, dtype=np.float64) - np.asarray(p, dtype=np.float64)
     dd = float(d @ d)
-    if dd <= 0 or len(y) < 3:
-        return float("nan"), float("inf")
-    lam = float((y - p) @ d) / dd
-    se = float(np.sqrt(np.mean((y - p - lam * d) ** 2) / dd))
-    num, den = float((y - p) @ d) - num_less, dd - den_less
+    num, den = lam * dd - num_less, dd - den_less
     if den <= 0:  # the noise explains all of d: no evidence either way beyond the sign
         return (1.0 if lam - k * se > 0 else 0.0), 0.0
     return num / den, se * dd / den

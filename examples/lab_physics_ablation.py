@@ -83,7 +83,8 @@ def blend_record(m, train, test) -> dict:
         each = torch.stack([mb.encode(x)[:, 0] for mb in m.net_.members]).double().numpy()
         base = m.net_.pls(x).double().numpy()
     rows, held = oof["rows"], oof.get("held_in_rows", np.zeros(0, int))
-    g_kg = lambda a: np.round(1000 * np.asarray(a, dtype=np.float64), 4).tolist()  # noqa: E731
+    from socspec.units import from_fraction
+    g_kg = lambda a: np.round(from_fraction(np.asarray(a, dtype=np.float64)), 4).tolist()  # noqa: E731
     return {"blend": {"weight": m.soc_blend_weight_, "base": getattr(m, "soc_blend_base_", "pls"),
                       "oof_r2": m.soc_blend_oof_r2_, "oof_y": train.soc_g_kg[rows].tolist(),
                       "oof_pls": g_kg(oof["pls"]), "oof_members": g_kg(oof["members"]),

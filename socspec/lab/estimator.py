@@ -41,6 +41,20 @@ _PREDICT_CHUNK = 8192  # rows per forward pass at inference (bounds memory for l
 OOD_WATER_NEIGHBOURS = 5
 
 
+def stacking_weight(y, p, n) -> tuple[float, float]:
+    """(λ̂, se) of y − p ≈ λ·d, d = n − p (y: SOC; p: a PLSR's prediction; n: a network's; (N,) each):
+    λ̂ = Σ(y − p)d / Σd², se = sqrt(mean((y − p − λ̂d)²) / Σd²); (nan, inf) without evidence
+    (Σd² = 0 or fewer than 2 rows). The committee's blend weight is clip(λ̂ − se, 0, 1)
+    (:meth:`LabSOCModel._fit_soc_blend`)."""
+    y, p, n = (np.asarray(a, dtype=np.float64).reshape(-1) for a in (y, p, n))
+    d = n - p
+    dd = float(np.dot(d, d))
+    if dd <= 0 or y.size < 2:
+        return float("nan"), float("inf")
+    lam_hat = float(np.dot(y - p, d) / dd)
+    return lam_hat, float(np.sqrt(np.mean((y - p - lam_hat * d) ** 2) / dd))
+
+
 def default_endmembers(name: str = "usgs") -> EndmemberLibrary:
     """The physics decoder's embedded library: ``"usgs"`` (measured USGS v7 records, the default)
     or ``"synthetic"`` (:meth:`socspec.endmembers.EndmemberLibrary.named`)."""
@@ -756,10 +770,8 @@ class LabSOCModel(RegressorMixin, BaseEstimator):
         y = to_fraction(data.soc_g_kg[ok])
         p, n = oof_pls[ok], oof_net[ok]
         d = n - p
-        dd = float(np.dot(d, d))
-        if dd > 0 and ok.sum() >= 2:
-            lam_hat = float(np.dot(y - p, d) / dd)
-            se = float(np.sqrt(np.mean((y - p - lam_hat * d) ** 2) / dd))
+        lam_hat, se = stacking_weight(y, p, n)
+        if np.isfinite(lam_hat):
             lam = float(np.clip(lam_hat - se, 0.0, 1.0))
         else:  # the members agree with PLSR out of fold (or nothing to weigh): keep them
             lam_hat, se, lam = 1.0, 0.0, 1.0
